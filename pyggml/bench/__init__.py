@@ -1,0 +1,71 @@
+"""`pyggml bench`: each case runs on both sides in one process, interleaved.
+
+A case module under ``pyggml.bench`` exposes ``CASES``: a dict from case name to a factory
+returning a ``Pair`` (two zero-argument callables doing the same work: pyggml's and the
+reference's).  The harness warms both up, then alternates them for ``repeat`` rounds and
+reports the median ns per call on each side and the ratio pyggml/reference.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# module -> its cases are discovered from its CASES table
+MODULES: list[str] = [
+    "pyggml.bench.gguf",
+]
+
+
+@dataclass
+class Pair:
+    ours: Callable[[], object]
+    reference: Callable[[], object]
+    note: str = ""
+
+
+@dataclass
+class Result:
+    case: str
+    ns_pyggml: float
+    ns_reference: float
+    repeat: int
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ns_pyggml / self.ns_reference if self.ns_reference else float("inf")
+
+
+def all_cases() -> dict[str, Callable[[], Pair]]:
+    cases: dict[str, Callable[[], Pair]] = {}
+    for mod in MODULES:
+        cases.update(importlib.import_module(mod).CASES)
+    return cases
+
+
+def _time_once(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter_ns()
+    fn()
+    return float(time.perf_counter_ns() - t0)
+
+
+def run_case(name: str, factory: Callable[[], Pair], repeat: int = 7, warmup: int = 1) -> Result:
+    pair = factory()
+    for _ in range(warmup):
+        pair.ours()
+        pair.reference()
+    ours: list[float] = []
+    ref: list[float] = []
+    for i in range(repeat):
+        # alternate which side goes first, so drift hits both equally
+        if i % 2 == 0:
+            ours.append(_time_once(pair.ours))
+            ref.append(_time_once(pair.reference))
+        else:
+            ref.append(_time_once(pair.reference))
+            ours.append(_time_once(pair.ours))
+    return Result(name, statistics.median(ours), statistics.median(ref), repeat, pair.note)

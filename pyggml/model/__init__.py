@@ -1,0 +1,1 @@
+"""GGUF parsing, hparams, model and weight loading (llama.cpp: gguf.cpp, llama-model-loader, llama-model)."""
