@@ -62,6 +62,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    """Load a model with a progress bar and print what was loaded (or the LoadError)."""
+    from tqdm import tqdm
+
+    from .errors import LoadError
+    from .model import Model
+
+    with tqdm(total=100, unit="%", desc="loading", disable=args.quiet) as bar:
+        def progress(p: float) -> bool:
+            bar.update(round(100 * p) - bar.n)
+            return True
+
+        try:
+            model = Model.load(args.path, vocab_only=args.vocab_only, use_mmap=not args.no_mmap,
+                               check_tensors=args.check_tensors, progress=progress)
+        except LoadError as exc:
+            bar.close()
+            print(f"error loading model: {exc}", file=sys.stderr)
+            return 1
+    hp = model.hparams
+    print(f"{model.arch} '{model.name}': {len(model.tensors)} tensors, "
+          f"{model.tokenizer.n_tokens} tokens ({model.tokenizer.model})")
+    if hp is not None:
+        print(f"n_layer {hp.n_layer}  n_embd {hp.n_embd}  n_head {hp.n_head[0]}  "
+              f"n_head_kv {hp.n_head_kv[0]}  n_ff {hp.n_ff[0]}  n_ctx_train {hp.n_ctx_train}")
+    model.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="pyggml", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -79,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeat", type=int, default=7, help="timed rounds per side (median reported)")
     b.add_argument("--json", metavar="PATH", help="write results as JSON")
     b.set_defaults(func=_cmd_bench)
+
+    ld = sub.add_parser("load", help="load a GGUF model (progress bar) and print a summary")
+    ld.add_argument("path", help="model file (the first split of a split model)")
+    ld.add_argument("--vocab-only", action="store_true", help="metadata and vocab keys only")
+    ld.add_argument("--no-mmap", action="store_true", help="read the weights instead of mapping them")
+    ld.add_argument("--check-tensors", action="store_true", help="validate the weights' values")
+    ld.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ld.set_defaults(func=_cmd_load)
 
     args = ap.parse_args(argv)
     return args.func(args)

@@ -38,3 +38,58 @@ class LoadError(PyggmlError):
         super().__init__(message)
         self.status = status
         self.key = key
+
+
+class GrammarError(PyggmlError, ValueError):
+    """A GBNF grammar the reference rejects, or a grammar state it cannot continue from.
+
+    ``message`` is the reference's own text (llama_grammar_parser::parse's ``err.what()``,
+    llama_grammar_init_impl's log line, or llama_grammar_accept_*'s runtime_error).
+    ``reason`` is a short stable identifier ("parse", "undefined-rule", "no-rules",
+    "missing-root", "left-recursion", "empty-stacks", "eog-not-allowed", and the two
+    cases where pyggml deliberately refuses what makes the reference hang or crash:
+    "repetition-bounds" and "nesting"); ``position`` the byte offset in the grammar text
+    where parsing stopped, when there is one.
+    """
+
+    def __init__(self, message: str, *, reason: str = "parse", position: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.position = position
+
+
+class LoadAbortError(LoadError):
+    """A model load where the reference stops the process (``GGML_ASSERT`` in
+    llama_model_base::load_hparams, e.g. a block_count out of range).  pyggml raises instead;
+    the paritychecker compares it with the reference outcome "aborted"."""
+
+
+class BatchError(PyggmlError, ValueError):
+    """A batch that llama_batch_allocr::init rejects (the reference logs an error and returns
+    false; llama_decode answers -1), or a batch/split request where the reference aborts.
+
+    ``message`` is the reference's own log text (e.g. ``"init: invalid token[3] = 99\\n"``);
+    ``reason`` a short stable identifier of the rule ("n_seq_max", "content-types", "no-content",
+    "token", "seq_id", "mrope-pos", "memory-pos", "non-continuous", "diverged", "seq-sets",
+    "decreasing", and for the aborts "empty", "keep-tail").  ``abort`` is True where the reference
+    stops the process (GGML_ASSERT) instead of returning.
+    """
+
+    def __init__(self, message: str, *, reason: str, abort: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.abort = abort
+
+
+class TokenizerError(PyggmlError, ValueError):
+    """Input the reference tokenizer cannot handle: an invalid token id (the reference throws
+    std::out_of_range / aborts), a vocabulary it refuses to load, or text that makes it
+    throw (e.g. a codepoint above U+10FFFF in a BPE pre-tokenizer)."""
+
+
+class TemplateError(PyggmlError, ValueError):
+    """A chat template that cannot be rendered: a syntax error, an error the reference's Jinja
+    engine would raise (common/jinja), ``raise_exception()`` called by the template, a refused
+    sandbox escape, or a render that ran past its time/size budget."""

@@ -17,6 +17,12 @@ from dataclasses import dataclass
 # module -> its cases are discovered from its CASES table
 MODULES: list[str] = [
     "pyggml.bench.gguf",
+    "pyggml.bench.chat",
+    "pyggml.bench.batch",
+    "pyggml.bench.model",
+    "pyggml.bench.sampling",
+    "pyggml.bench.ggml_ops",
+    "pyggml.bench.vocab",
 ]
 
 

@@ -17,6 +17,12 @@ from typing import Any, Protocol
 COMPONENTS: dict[str, str] = {
     "gguf": "pyggml.parity.gguf",
     "loader": "pyggml.parity.loader",
+    "vocab": "pyggml.parity.vocab",
+    "chat": "pyggml.parity.chat",
+    "batch": "pyggml.parity.batch",
+    "kv_cells": "pyggml.parity.kv_cells",
+    "sampling": "pyggml.parity.sampling",
+    "grammar": "pyggml.parity.grammar",
 }
 
 

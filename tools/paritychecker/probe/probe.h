@@ -26,6 +26,51 @@ void * ps_model_load(const char * path, int vocab_only, int use_mmap, int check_
 int    ps_model_tensor_read(void * model, const char * name, void * dst, size_t size);
 void   ps_model_free(void * model);
 
+// jinja (common/jinja engine, common/chat.cpp chat layer). Both return 1 on success, 0 when the
+// reference threw; *json receives {"ok", "error"} plus, for ps_jinja_render,
+// "parts": [[text_hex, is_input], ...] and, for ps_chat_apply_common, "prompt" (hex).
+int ps_jinja_render(const char * tmpl, const char * vars_json, int mark_input, char ** json);
+int ps_chat_apply_common(const char * tmpl, const char * inputs_json, char ** json);
+
+// batch (src/llama-batch.cpp): build a llama_batch_ext (builder ops or the legacy llama_batch
+// path), llama_batch_allocr::init, then split plans. JSON in, JSON out (probe_batch.cpp).
+// Returns 0, or -1 when a C++ exception was caught (*out_json = {"exception": ...}).
+int    ps_batch_run(const char * spec_json, char ** out_json);
+void * ps_batch_bench_new(const char * spec_json);
+int    ps_batch_bench_run(void * handle, int mode, uint32_t n_ubatch);
+void   ps_batch_bench_free(void * handle);
+
+// sampling (probe_sampling.cpp): llama_sampler_init_dry_testing with the breakers as token
+// sequences (tokens concatenated, lengths[i] tokens each); NULL when the reference threw.
+// ps_libm_f32: op 0 expf, 1 logf, 2 log2f over x[0..n) (the libm the reference uses).
+void * ps_sampler_init_dry_testing(float multiplier, float base, int32_t allowed_length,
+                                   int32_t penalty_last_n, const int32_t * tokens,
+                                   const int32_t * lengths, size_t n_breakers);
+void   ps_libm_f32(int op, const float * x, float * y, size_t n);
+
+// grammar (src/llama-grammar.cpp): results are JSON (free with ps_free).
+int    ps_grammar_parse(const char * src, char ** json);
+void * ps_grammar_init(void * model, const char * src, const char * root, int lazy,
+                       const char ** patterns, int n_patterns, const int32_t * tokens, int n_tokens,
+                       char ** json);
+void   ps_grammar_free(void * grammar);
+void * ps_grammar_clone(void * grammar);
+char * ps_grammar_state(void * grammar);
+int    ps_grammar_accept(void * grammar, int kind, int32_t token, const char * piece, size_t len,
+                         char ** json);
+int    ps_grammar_apply(void * grammar, const int32_t * ids, size_t n, uint8_t * keep);
+int    ps_grammar_vocab_pieces(void * model, char ** json);
+
+// kv (src/llama-kv-cells.h): run a program of llama_kv_cells operations, dumping the state
+// after every step (probe_kv.cpp). Returns 0, or -1 on a caught C++ exception.
+int    ps_kv_cells_run(const char * program_json, char ** out_json);
+// llama_hparams::is_masked_swa over the grid p0s x p1s: out[i * n1 + j] (0/1)
+void   ps_swa_is_masked(uint32_t n_swa, int swa_type, const int32_t * p0s, int n0,
+                        const int32_t * p1s, int n1, uint8_t * out);
+// memory statuses (src/llama-memory.cpp)
+int    ps_memory_status_combine(int s0, int s1);
+int    ps_memory_status_is_fail(int s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,459 @@
+"""Batch validation, auto-filled fields and the three ways of cutting a batch into ubatches.
+
+llama.cpp: src/llama-batch.cpp llama_batch_allocr (init, split_simple, split_equal, split_seq,
+ubatch_add).  Errors carry the reference's log text word for word (its typos included), so the
+paritychecker compares messages as well as outcomes.
+
+Sequence sets are Python ints used as bitsets (bit s = seq s), standing in for
+``std::bitset<LLAMA_MAX_SEQ>``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BatchError
+from .ext import TOKEN_NULL, BatchExt
+from .ubatch import MAX_SEQ, UBatch
+
+_ALL = (1 << MAX_SEQ) - 1
+
+
+def _u32_as_i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+class BatchAllocr:
+    """Sanitizes a ``BatchExt`` (``init``) and splits it (``split_*`` after ``split_reset``)."""
+
+    def __init__(self, n_pos_per_embd: int = 1) -> None:
+        self.n_pos_per_embd = n_pos_per_embd
+        self.log: list[str] = []  # warnings of the last init (errors raise BatchError)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.n_tokens = 0
+        self.n_outputs = 0
+        self.token: np.ndarray | None = None
+        self.embd: np.ndarray | None = None  # float32 [n_tokens, n_embd]
+        self.pos = np.zeros(0, np.int32)
+        self.seq_id: list[tuple[int, ...]] = []
+        self.output = np.zeros(0, np.int8)
+        self.seq_set: list[int] = []
+        self.seq_set_map: dict[int, list[int]] = {}
+        self.seq_id_unq: list[int] = []
+        self.seq_idx = np.full(MAX_SEQ, -1, np.int32)
+        self.has_cpl = False
+        self._seq_stats: dict[int, tuple[int, int, int]] = {}  # seq -> (pos min, pos max, n distinct)
+        self._prim: list[int] = []  # each token's primary (first iterated) seq id
+        self._single = False  # every token in exactly one sequence
+        self.seq_cpl: set[tuple[int, int]] = set()  # (s1, s0): s1 is coupled to s0
+        self.out_ids: list[int] = []
+        self.n_used = 0
+        self.used: list[bool] = []
+
+    # ------------------------------------------------------------------ init
+    def init(self, b: BatchExt, *, output_all: bool = False) -> None:
+        """Validate ``b`` and take its contents; raises BatchError with the reference's message
+        where llama_batch_allocr::init returns false (or aborts, for an empty batch).  After a
+        failure the allocator holds no batch (the reference keeps partial state; nothing reads it)."""
+        self._reset_state()
+        self.log = []
+        try:
+            self._init(b, output_all)
+        except BatchError:
+            self._reset_state()
+            raise
+
+    def _init(self, b: BatchExt, output_all: bool) -> None:
+        n_tok = len(b)
+        if n_tok == 0:
+            # llama.cpp: GGML_ASSERT(n_tok > 0) aborts the process
+            raise BatchError("GGML_ASSERT(n_tok > 0) failed", reason="empty", abort=True)
+        n_seq_max = b.n_seq_max & 0xFFFFFFFF  # a uint32_t in the allocator
+        self.n_embd = b.n_embd if b.n_embd > 0 else b.n_embd_inp
+        if n_seq_max > MAX_SEQ:
+            self._fail(f"init: n_seq_max = {_u32_as_i32(n_seq_max)} > {MAX_SEQ}\n", "n_seq_max")
+        self.n_seq_max = n_seq_max
+
+        ids, has_embd_v, pos4, output = b.columns()
+        has_token = bool(ids[0] != TOKEN_NULL)
+        has_embd = bool(has_embd_v[0])
+        bad = np.flatnonzero(((ids != TOKEN_NULL) != has_token) | (has_embd_v != has_embd))
+        if bad.size:
+            self._fail("init: all entries in the batch must have the same content types\n", "content-types")
+        if not has_token and not has_embd:
+            self._fail("init: batch has neither token ids nor embeddings\n", "no-content")
+
+        if has_token:
+            bad = np.flatnonzero((ids < 0) | (ids >= b.n_vocab))
+            if bad.size:
+                i = int(bad[0])
+                self._fail(f"init: invalid token[{i}] = {int(ids[i])}\n", "token")
+            self.token = ids.astype(np.int32)
+        if has_embd:
+            # the rows in the order they were set, regardless of each entry's embd_off
+            # (init copies the raw array): kept as the reference does it
+            flat = b.embd
+            self.embd = flat[: (flat.size // self.n_embd) * self.n_embd].reshape(-1, self.n_embd) \
+                if self.n_embd else flat.reshape(0, 0)
+
+        if has_token:
+            self.pos = pos4[:, 0].copy()
+        else:
+            self.pos = np.ascontiguousarray(pos4[:, : self.n_pos_per_embd].T).reshape(-1)
+
+        ins = b.seq_ins
+        single = min(map(len, ins)) == 1 == max(map(len, ins))  # the common case, checked with numpy
+        if single:
+            prim_l = [r[0] for r in ins]
+            prim = np.asarray(prim_l, dtype=np.int64)
+            bad = np.flatnonzero((prim < 0) | (prim >= n_seq_max))
+            if bad.size:
+                i = int(bad[0])
+                self._fail(f"init: invalid seq_id[{i}][0] = {prim_l[i]} >= {n_seq_max}\n", "seq_id")
+            self.seq_id = [(v,) for v in prim_l]
+        else:
+            self.seq_id = [b.seq_ids(i) for i in range(n_tok)]
+            for i, sids in enumerate(self.seq_id):
+                for k, sid in enumerate(sids):
+                    if sid < 0 or sid >= n_seq_max:
+                        self._fail(f"init: invalid seq_id[{i}][{k}] = {sid} >= {n_seq_max}\n", "seq_id")
+            prim_l = [sids[0] if sids else -1 for sids in self.seq_id]
+        self._prim = prim_l
+        self._single = single
+
+        if output_all and not output.all():
+            self.log.append("init: embeddings required but some input tokens were not marked as outputs "
+                            "-> overriding\n")
+            output = np.ones(n_tok, np.int8)
+        self.output = output
+        self.n_tokens = n_tok
+        self.n_outputs = int(np.count_nonzero(output))
+
+        # per-seq positions (first section only for M-RoPE embeddings), coupling records and the
+        # sequence set of each token
+        pos0 = self.pos[:n_tok]
+        if single:
+            self._stats_single(prim, pos0)
+        else:
+            self._stats_general(pos0.tolist())
+        for s in sorted(self._seq_stats):
+            self.seq_idx[s] = len(self.seq_id_unq)
+            self.seq_id_unq.append(s)
+
+        self._check_positions(b, has_token)
+        if single:
+            self._check_order_single(prim, pos0)
+        else:
+            self._check_order_general(pos0.tolist())
+        self.split_reset()
+
+    def _stats_single(self, prim: np.ndarray, pos0: np.ndarray) -> None:
+        order = np.argsort(prim, kind="stable")  # batch indices grouped by seq, in batch order
+        sp = prim[order]
+        cuts = np.flatnonzero(sp[1:] != sp[:-1]) + 1
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [sp.size]))
+        by_pos = np.lexsort((pos0, prim))  # grouped by seq (same groups), positions increasing
+        pp = pos0[by_pos]
+        new = np.concatenate(([1], (sp[1:] != sp[:-1]) | (pp[1:] != pp[:-1])))
+        n_distinct = np.add.reduceat(new, starts)
+        seqs = sp[starts].tolist()
+        self.seq_set = [1 << v for v in self._prim]
+        self._seq_stats = dict(zip(seqs, zip(pp[starts].tolist(), pp[ends - 1].tolist(), n_distinct.tolist(),
+                                             strict=True), strict=True))
+        order_l = order.tolist()
+        for s, a, e in zip(seqs, starts.tolist(), ends.tolist(), strict=True):
+            self.seq_set_map[1 << s] = order_l[a:e]
+
+    def _stats_general(self, pos0: list[int]) -> None:
+        seq_pos: dict[int, set[int]] = {}
+        for i, sids in enumerate(self.seq_id):
+            p = pos0[i]
+            mask = 0
+            for k, s1 in enumerate(sids):
+                seq_pos.setdefault(s1, set()).add(p)
+                if k > 0:
+                    # s1 is coupled to the token's primary sequence
+                    self.seq_cpl.add((s1, sids[0]))
+                    self.has_cpl = True
+                mask |= 1 << s1
+            self.seq_set.append(mask)
+            self.seq_set_map.setdefault(mask, []).append(i)
+        self._seq_stats = {s: (min(ps), max(ps), len(ps)) for s, ps in seq_pos.items()}
+
+    def _check_order_single(self, prim: np.ndarray, pos0: np.ndarray) -> None:
+        # one sequence per token: sets cannot conflict; a position below the previous one of the
+        # same sequence (in batch order) is the first "decreasing" error
+        # (each sequence starts from position -1, so a first position below -1 also counts)
+        order = np.argsort(prim, kind="stable")
+        sp, ps = prim[order], pos0[order]
+        same = np.concatenate(([False], sp[1:] == sp[:-1]))
+        prev = np.concatenate(([-1], ps[:-1]))
+        bad = np.flatnonzero(ps < np.where(same, prev, -1))
+        if bad.size:
+            i = int(order[bad].min())
+            s = self._prim[i]
+            self._fail(f"init: sequence {s} positions are decreasing (not allowed)\n", "decreasing")
+
+    def _check_order_general(self, pos0: list[int]) -> None:
+        # a sequence must keep to one family of sequence sets, with non-decreasing positions.
+        # (every set of seq s contains s, so the intersection is never empty: the "incompatible
+        # sets" branch cannot fire in the reference either; it is kept as the reference has it)
+        cur_set: dict[int, int] = {}
+        cur_pos: dict[int, int] = {}
+        for i, sids in enumerate(self.seq_id):
+            p = pos0[i]
+            mask = self.seq_set[i]
+            for s in sids:
+                c = cur_set.get(s, _ALL) & mask
+                cur_set[s] = c
+                if c == 0:
+                    self._fail(f"init: sequence {s} belongs to incompatible sequence sets (not allowed)\n",
+                               "seq-sets")
+                if p < cur_pos.get(s, -1):
+                    self._fail(f"init: sequence {s} positions are decreasing (not allowed)\n", "decreasing")
+                cur_pos[s] = p
+
+    def _fail(self, message: str, reason: str) -> None:
+        raise BatchError(message, reason=reason)
+
+    def _check_positions(self, b: BatchExt, has_token: bool) -> None:
+        mem = b.mem
+        stats = self._seq_stats
+        if self.n_pos_per_embd > 1:
+            # M-RoPE: positions may jump forward; tokens must start after memory, embeddings
+            # may overlap its last position
+            for s in sorted(stats):
+                p0 = mem.seq_pos_max(s) if mem is not None else -1
+                y = stats[s][0]
+                if p0 >= 0 and (p0 >= y if has_token else p0 > y):
+                    rule = "X < Y" if has_token else "X <= Y"
+                    self._fail(_inconsistent(s, p0, y) + f" for M-RoPE, it is required that the position "
+                               f"satisfies: {rule}\n", "mrope-pos")
+        else:
+            for s in sorted(stats):
+                lo, hi, n_distinct = stats[s]
+                p0 = mem.seq_pos_max(s) if mem is not None else -1
+                if p0 >= 0 and lo != p0 + 1:
+                    self._fail(_inconsistent(s, p0, lo) + " it is required that the sequence positions "
+                               "remain consecutive: Y = X + 1\n", "memory-pos")
+                if hi - lo + 1 > n_distinct:
+                    self._fail(f"init: sequence {s} positions are not continuous\n", "non-continuous")
+        if mem is not None:
+            for s0, s1 in sorted(self.seq_cpl):
+                if (mem.seq_pos_min(s0) != mem.seq_pos_min(s1)
+                        or mem.seq_pos_max(s0) != mem.seq_pos_max(s1)):
+                    self._fail(f"init: sequence {s0} is coupled to {s1} in the input batch, but have "
+                               "divereged\n", "diverged")
+
+    # ------------------------------------------------------------------ queries
+    def seq_pos_min(self, s: int) -> int:
+        """The smallest position of sequence ``s`` in the batch (-1 if absent)."""
+        st = self._seq_stats.get(s)
+        return -1 if st is None else st[0]
+
+    def seq_pos_max(self, s: int) -> int:
+        st = self._seq_stats.get(s)
+        return -1 if st is None else st[1]
+
+    @property
+    def seqs(self) -> list[int]:
+        """The sequences present in the batch, increasing."""
+        return list(self.seq_id_unq)
+
+    # ------------------------------------------------------------------ splits
+    def split_reset(self) -> None:
+        self.out_ids = []
+        self.n_used = 0
+        self.used = [False] * self.n_tokens
+        self._scan_from = 0  # tokens before it are all used
+        self._set_next: dict[int, int] = {}  # seq set -> hint: index in its list of the first unused
+
+    def split_simple(self, n_ubatch: int) -> UBatch | None:
+        """The next run of up to ``n_ubatch`` consecutive unused tokens (None when done)."""
+        used = self.used
+        n = len(used)
+        cur = self._first_unused()
+        if cur >= n:
+            return None
+        # at least one token, even for n_ubatch == 0
+        end = min(n, cur + max(1, n_ubatch))
+        idxs = list(range(cur, end))
+        used[cur:end] = [True] * (end - cur)
+        self.n_used += len(idxs)
+        return self._ubatch_add(idxs, len(idxs), False)
+
+    def split_equal(self, n_ubatch: int, sequential: bool, n_keep_tail: int = 0) -> UBatch | None:
+        """Equal-length runs of non-overlapping sequence sets (None when done, or when
+        ``sequential`` meets coupled sequences: the reference logs an error and returns an
+        empty ubatch, which callers take as "nothing left")."""
+        if sequential and self.has_cpl:
+            self.log.append("split_equal: sequential split is not supported when there are coupled sequences "
+                            "in the input batch (you may need to use the -kvu flag)\n")
+            return None
+        used = self.used
+        sets = self.seq_set
+        prim = self._prim
+        cur_sets: list[int] = []
+        union = 0  # the chosen sets never overlap, so "overlaps one of them" == "overlaps the union"
+        last_seq_id = -1
+        for i in range(self._first_unused(), self.n_tokens):
+            if used[i]:
+                continue
+            mask = sets[i]
+            if mask & union:
+                continue
+            if sequential and cur_sets and prim[i] != last_seq_id + 1:
+                continue
+            cur_sets.append(mask)
+            union |= mask
+            last_seq_id = prim[i]
+            # quirk (size-limit overshoot): the set is pushed before the size check, so a
+            # ubatch can hold n_ubatch + 1 sequence sets of one token each
+            if len(cur_sets) > n_ubatch:
+                break
+        n_seqs = len(cur_sets)
+        if n_seqs == 0:
+            return None
+        lists = [self.seq_set_map[m] for m in cur_sets]
+        # each set's tokens are consumed front to back (here and by the keep-tail give-back), so
+        # the unused ones are a suffix of its list starting at its first unused token
+        cur = [self._set_next.get(m, 0) for m in cur_sets]
+        for s in range(n_seqs):
+            while used[lists[s][cur[s]]]:
+                cur[s] += 1
+        # rows of one token per set: until a set runs out, or (rows + 1) * n_seqs > n_ubatch
+        rows = min(max(1, n_ubatch // n_seqs), min(len(lists[s]) - cur[s] for s in range(n_seqs)))
+        per_seq = [lists[s][cur[s]: cur[s] + rows] for s in range(n_seqs)]
+        for s in range(n_seqs):
+            for idx in per_seq[s]:
+                used[idx] = True
+            cur[s] += rows
+        self.n_used += rows * n_seqs
+        if n_keep_tail > 0:
+            if not n_ubatch > n_keep_tail:
+                # llama.cpp: GGML_ASSERT(n_ubatch > n_keep_tail) aborts the process
+                raise BatchError("GGML_ASSERT(n_ubatch > n_keep_tail) failed", reason="keep-tail", abort=True)
+            n_seqs = self._keep_tail(lists, cur, per_seq, n_ubatch, n_keep_tail)
+        for s in range(len(cur_sets)):
+            self._set_next[cur_sets[s]] = cur[s] if s < n_seqs else cur[s] - len(per_seq[s])
+        idxs = [i for s in range(n_seqs) for i in per_seq[s]]
+        return self._ubatch_add(idxs, n_seqs, True)
+
+    def _first_unused(self) -> int:
+        used = self.used
+        i = self._scan_from
+        while i < self.n_tokens and used[i]:
+            i += 1
+        self._scan_from = i
+        return i
+
+    def _keep_tail(self, lists: list[list[int]], cur: list[int], per_seq: list[list[int]],
+                   n_ubatch: int, n_keep_tail: int) -> int:
+        # keep the longest prefix of sets that either finish here or leave >= n_keep_tail tokens
+        used = self.used
+        n_seqs = len(per_seq)
+
+        def remaining(s: int) -> int:
+            return len(lists[s]) - cur[s]
+
+        n_keep = 0
+        while n_keep < n_seqs:
+            r = remaining(n_keep)
+            if r != 0 and r < n_keep_tail:
+                break
+            n_keep += 1
+        if n_keep == 0:
+            idxs = per_seq[0]
+            if len(idxs) + remaining(0) <= n_ubatch:
+                while remaining(0) > 0:  # finish the first set
+                    idx = lists[0][cur[0]]
+                    idxs.append(idx)
+                    used[idx] = True
+                    self.n_used += 1
+                    cur[0] += 1
+            else:
+                while remaining(0) < n_keep_tail:  # give back until the tail is whole
+                    used[idxs.pop()] = False
+                    self.n_used -= 1
+                    cur[0] -= 1
+            n_keep = 1
+        for s in range(n_keep, n_seqs):
+            for idx in per_seq[s]:
+                used[idx] = False
+                self.n_used -= 1
+        return n_keep
+
+    def split_seq(self, n_ubatch: int) -> UBatch | None:
+        """Tokens of one sequence set, then of its subsets, in batch order (None when done)."""
+        used = self.used
+        n = self.n_tokens
+        cur = self._first_unused()
+        if cur >= n:
+            return None
+        if self._single:
+            # one sequence per token: "subset of the current set" means "same sequence", so the
+            # ubatch is the next run of that sequence's unused tokens (consumed front to back)
+            mask = self.seq_set[cur]
+            lst = self.seq_set_map[mask]
+            k = self._set_next.get(mask, 0)
+            while used[lst[k]]:
+                k += 1
+            idxs = lst[k: k + max(1, n_ubatch)]
+            for i in idxs:
+                used[i] = True
+            self.n_used += len(idxs)
+            self._set_next[mask] = k + len(idxs)
+            return self._ubatch_add(idxs, 1, True)
+        cur_set = self.seq_set[cur]
+        idxs: list[int] = []
+        while True:
+            idxs.append(cur)
+            used[cur] = True
+            self.n_used += 1
+            if len(idxs) >= n_ubatch:
+                break
+            cur += 1
+            while cur < n and (used[cur] or (cur_set & self.seq_set[cur]) != self.seq_set[cur]):
+                cur += 1
+            if cur == n:
+                break
+            cur_set = self.seq_set[cur]
+        return self._ubatch_add(idxs, 1, True)
+
+    def _ubatch_add(self, idxs: list[int], n_seqs: int, equal_seqs: bool) -> UBatch:
+        n_tokens = len(idxs)
+        ix = np.asarray(idxs, dtype=np.int32)
+        n_pos = self.n_pos_per_embd
+        if self.token is not None:
+            # text tokens: the one position is broadcast to every M-RoPE section
+            pos = np.tile(self.pos[ix], n_pos)
+        else:
+            pos = self.pos.reshape(n_pos, self.n_tokens)[:, ix].reshape(-1)
+        output = self.output[ix]
+        self.out_ids.extend(ix[output != 0].tolist())
+        seq_id = list(map(self.seq_id.__getitem__, idxs))
+        unq = 0
+        for m in set(map(self.seq_set.__getitem__, idxs)):
+            unq |= m
+        seq_id_unq = [s for s in range(self.n_seq_max) if unq >> s & 1]
+        seq_idx = np.full(MAX_SEQ, -1, np.int32)
+        seq_idx[seq_id_unq] = np.arange(len(seq_id_unq), dtype=np.int32)
+        return UBatch(
+            equal_seqs=equal_seqs, n_tokens=n_tokens, n_seq_tokens=n_tokens // n_seqs, n_seqs=n_seqs,
+            n_seqs_unq=len(seq_id_unq), n_pos=n_pos,
+            token=None if self.token is None else self.token[ix],
+            embd=None if self.embd is None else self.embd[ix],
+            pos=pos.astype(np.int32), seq_id=seq_id, seq_id_unq=seq_id_unq, seq_idx=seq_idx,
+            output=output, batch_idxs=ix,
+        )
+
+
+def _inconsistent(s: int, x: int, y: int) -> str:
+    return (f"init: the tokens of sequence {s} in the input batch have inconsistent sequence positions:\n"
+            f" - the last position stored in the memory module of the context (i.e. the KV cache) for "
+            f"sequence {s} is X = {x}\n"
+            f" - the tokens for sequence {s} in the input batch have a starting position of Y = {y}\n")

@@ -1,0 +1,435 @@
+"""Parity component "grammar": GBNF parsing and the grammar runtime against the reference.
+
+Cases (every expectation comes from the running reference, src/llama-grammar.cpp):
+- ``parse/...``: the parser's outcome (accept/reject, error text, symbol table, rule table) for
+  every grammars/*.gbnf, every grammar text in the reference's grammar tests (read out of the
+  vendored C++ sources), generated grammars (valid and mutated) and hostile grammars whose
+  reference outcome is defined;
+- ``accept/...``: grammar creation (NULL reasons, initial stacks) then a string accepted step by
+  step (per code point, per byte, or in chunks; accept_str or accept_token), comparing the
+  stacks as (rule, offset) pairs and the partial UTF-8 state after every step.  Strings are
+  the reference tests' own, walks of the grammar (in the language) and one-edit near misses.
+
+Grammars that make the reference hang or crash (``{m,n}`` with n < m, nesting deeper than its
+C stack) are not sent to it; tests/grammar/test_hostile.py covers those in a subprocess.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import GrammarError
+from ..grammar.parser import CHAR_ANY, TOKEN, TOKEN_NOT, Parser
+from ..grammar.runtime import Grammar
+from . import Case, Options
+
+_VENDOR = Path(__file__).resolve().parents[2] / "vendor" / "llama.cpp"
+
+
+def vendor_dir() -> Path:
+    if not (_VENDOR / "src" / "llama-grammar.cpp").exists():
+        raise FileNotFoundError(f"the reference tree is missing at {_VENDOR}")
+    return _VENDOR
+
+
+def grammar_files() -> list[tuple[str, bytes]]:
+    files = sorted((vendor_dir() / "grammars").glob("*.gbnf"))
+    if not files:
+        raise FileNotFoundError("no grammars/*.gbnf in the reference tree")
+    return [(f.name, f.read_bytes()) for f in files]
+
+
+# --- C++ string literals of the reference's tests ---------------------------------------------
+_SIMPLE_ESC = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "?": "?"}
+
+
+def _literals(src: str) -> list[tuple[int, int, str]]:
+    """(start, end, value) of every string literal outside comments: raw ``R"d(...)d"`` and
+    ordinary ones (escapes \\n \\t \\r \\\\ \\" \\xHH \\uHHHH decoded)."""
+    out: list[tuple[int, int, str]] = []
+    i, n = 0, len(src)
+    while i < n:
+        c = src[i]
+        if src.startswith("//", i):
+            i = src.find("\n", i)
+            i = n if i < 0 else i
+        elif src.startswith("/*", i):
+            j = src.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif c == "'":
+            j = i + 1
+            while j < n and src[j] != "'":
+                j += 2 if src[j] == "\\" else 1
+            i = j + 1
+        elif c == "R" and i + 1 < n and src[i + 1] == '"' and not (src[i - 1].isalnum() or src[i - 1] == "_"):
+            p = src.find("(", i + 2)
+            delim = src[i + 2:p]
+            end = src.find(")" + delim + '"', p)
+            out.append((i, end + len(delim) + 2, src[p + 1:end]))
+            i = end + len(delim) + 2
+        elif c == '"':
+            j, buf = i + 1, []
+            while j < n and src[j] != '"':
+                if src[j] == "\\":
+                    e = src[j + 1]
+                    if e == "x":
+                        m = re.match(r"[0-9a-fA-F]+", src[j + 2:])
+                        assert m
+                        buf.append(chr(int(m.group(0), 16)))
+                        j += 2 + len(m.group(0))
+                        continue
+                    if e == "u":
+                        buf.append(chr(int(src[j + 2:j + 6], 16)))
+                        j += 6
+                        continue
+                    buf.append(_SIMPLE_ESC.get(e, e))
+                    j += 2
+                else:
+                    buf.append(src[j])
+                    j += 1
+            out.append((i, j + 1, "".join(buf)))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+@dataclass
+class TestGrammar:
+    name: str
+    text: str
+    strings: list[str]
+
+
+def test_grammars() -> list[TestGrammar]:
+    """Every grammar text of tests/test-grammar-parser.cpp and test-grammar-integration.cpp
+    (raw strings containing ``::=``), with the passing and failing strings of each
+    ``test_grammar(...)`` call attached."""
+    out: list[TestGrammar] = []
+    seen: set[str] = set()
+    for fname in ("test-grammar-parser.cpp", "test-grammar-integration.cpp", "test-llama-grammar.cpp"):
+        path = vendor_dir() / "tests" / fname
+        src = path.read_text()
+        lits = _literals(src)
+        # strings attached to test_grammar(...) calls: the literals between this call and the next
+        calls = [m.start() for m in re.finditer(r"\btest_grammar\(", src)]
+        for k, lit in enumerate(lits):
+            start, _, value = lit
+            if "::=" not in value or value in seen:
+                continue
+            seen.add(value)
+            strings: list[str] = []
+            owner = [c for c in calls if c < start]
+            if owner and fname == "test-grammar-integration.cpp":
+                nxt = [c for c in calls if c > start]
+                limit = nxt[0] if nxt else len(src)
+                for s2, _, v2 in lits[k + 1:]:
+                    if s2 >= limit or "::=" in v2:
+                        break
+                    strings.append(v2)
+            out.append(TestGrammar(f"{fname}:{src.count(chr(10), 0, start) + 1}", value, strings))
+    if not out:
+        raise FileNotFoundError("no grammar texts found in the reference's tests")
+    return out
+
+
+# --- generated grammars ------------------------------------------------------------------------
+_CHARS = ["a", "b", "c", "x", "0", "9", " ", "-", "é", "中", "😀", "\\n", "\\t", "\\\\", '\\"', "\\x41",
+          "\\u00e9", "\\U0001F600", "\\]", "\\-", "[", "]", "^"]
+
+
+class GrammarGen:
+    """Random GBNF from a small generator: a few rules over literals, classes, ``.``, groups,
+    alternatives, quantifiers, token references; ``broken`` mutates a valid text."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def _char(self, in_class: bool) -> str:
+        c = self.rng.choice(_CHARS)
+        return "\\]" if in_class and c == "]" else c
+
+    def _atom(self, depth: int, names: list[str]) -> str:
+        r = self.rng.random()
+        if r < 0.25:
+            return '"' + "".join(self._char(False) for _ in range(self.rng.randint(0, 3))) + '"'
+        if r < 0.45:
+            body = ""
+            for _ in range(self.rng.randint(1, 3)):
+                lo = self._char(True)
+                body += lo
+                if self.rng.random() < 0.4:
+                    body += "-" + self._char(True)
+            return "[" + ("^" if self.rng.random() < 0.3 else "") + body + "]"
+        if r < 0.55:
+            return "."
+        if r < 0.72:
+            return self.rng.choice(names)
+        if r < 0.77:
+            return ("!" if self.rng.random() < 0.3 else "") + f"<[{self.rng.randint(0, 20)}]>"
+        if depth < 3:
+            return "(" + self._alts(depth + 1, names) + ")"
+        return '"z"'
+
+    def _item(self, depth: int, names: list[str]) -> str:
+        a = self._atom(depth, names)
+        r = self.rng.random()
+        if r < 0.1:
+            a += "*"
+        elif r < 0.2:
+            a += "+"
+        elif r < 0.3:
+            a += "?"
+        elif r < 0.38:
+            m = self.rng.randint(0, 3)
+            a += self.rng.choice([f"{{{m}}}", f"{{{m},}}", f"{{{m},{m + self.rng.randint(0, 3)}}}",
+                                  f"{{ {m} , }}"])
+        return a
+
+    def _seq(self, depth: int, names: list[str]) -> str:
+        return " ".join(self._item(depth, names) for _ in range(self.rng.randint(1, 4)))
+
+    def _alts(self, depth: int, names: list[str]) -> str:
+        sep = self.rng.choice([" | ", " |\n  ", "|"]) if depth else self.rng.choice([" | ", " |\n  "])
+        return sep.join(self._seq(depth, names) if self.rng.random() > 0.1 else ""
+                        for _ in range(self.rng.randint(1, 3)))
+
+    def valid(self) -> str:
+        n = self.rng.randint(1, 4)
+        names = ["root"] + self.rng.sample(["a", "b-c", "x1", "item", "root_1", "root_2", "ws"], n - 1)
+        lines = []
+        for name in names:
+            if self.rng.random() < 0.1:
+                lines.append("# comment " + name)
+            lines.append(f"{name} ::= {self._alts(0, names)}")
+        if self.rng.random() < 0.2:
+            self.rng.shuffle(lines)
+        return "\n".join(lines) + self.rng.choice(["", "\n", "\r\n", "\n\n"])
+
+    def broken(self) -> str:
+        text = self.valid()
+        for _ in range(self.rng.randint(1, 3)):
+            i = self.rng.randrange(len(text) + 1)
+            op = self.rng.random()
+            if op < 0.4 and text:
+                text = text[:i] + text[i + 1:]
+            elif op < 0.8:
+                text = text[:i] + self.rng.choice('()[]{}"|*+?:=\\^-,<>!#\n x9') + text[i:]
+            else:
+                text = text[:i]
+        return text
+
+
+# --- strings in and around a grammar's language -------------------------------------------------
+def _pick_char(rng: random.Random, g: Grammar, pos: int) -> int | None:
+    positive, ranges, _ = g.rules.charsets[pos]
+    if positive:
+        lo, hi = rng.choice(ranges)
+        hi = min(hi, 0x10FFFF)
+        lo = min(lo, hi)
+        for _ in range(4):
+            c = rng.randint(lo, hi) if rng.random() < 0.7 or lo == hi else rng.choice((lo, hi))
+            if c and not 0xD800 <= c <= 0xDFFF:
+                return c
+        return None
+    for _ in range(8):
+        c = rng.choice((rng.randint(0x20, 0x7E), rng.randint(0x80, 0x7FF), rng.randint(0x800, 0xFFFF),
+                        rng.randint(0x10000, 0x10FFFF)))
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        if not any(lo <= c <= hi for lo, hi in ranges):
+            return c
+    return None
+
+
+def walk(rng: random.Random, g: Grammar, max_len: int = 24) -> str:
+    """A string the grammar accepts (or a prefix of one): follow random live stacks."""
+    g = g.clone()
+    out: list[str] = []
+    for _ in range(max_len):
+        if g.is_complete() and rng.random() < 0.25:
+            break
+        live = [s for s in g.stacks if s and g.rules.types[s[-1]] not in (TOKEN, TOKEN_NOT)]
+        if not live:
+            break
+        pos = rng.choice(live)[-1]
+        c = _pick_char(rng, g, pos) if g.rules.types[pos] != CHAR_ANY else rng.choice((97, 0x4E2D, 0x1F600))
+        if c is None:
+            break
+        g.accept_char(c)
+        out.append(chr(c))
+        if not g.stacks:
+            break
+    return "".join(out)
+
+
+def near_miss(rng: random.Random, s: str) -> str:
+    """The string with one random edit: likely just outside the language."""
+    extra = rng.choice("a0 \n\"}]é中😀" + "\udcff")
+    i = rng.randrange(len(s) + 1)
+    op = rng.random()
+    if op < 0.35:
+        return s + extra
+    if op < 0.6 and s:
+        return s[:i] + s[i + 1:]
+    if op < 0.85:
+        return s[:i] + extra + s[i:]
+    return s[:i]
+
+
+def steps_for(rng: random.Random, s: str) -> list[tuple[int, int, bytes]]:
+    """Split ``s`` into accept steps: per code point, per byte (partial UTF-8) or in chunks;
+    as accept_str (kind 0) or as accept_token with token 0 (kind 1, as the integration test)."""
+    data = s.encode("utf-8", "surrogateescape")
+    mode = rng.random()
+    kind = 0 if rng.random() < 0.6 else 1
+    if mode < 0.5:
+        parts = [ch.encode("utf-8", "surrogateescape") for ch in s]
+    elif mode < 0.75:
+        parts = [data[i:i + 1] for i in range(len(data))]
+    else:
+        parts, i = [], 0
+        while i < len(data):
+            k = rng.randint(1, 4)
+            parts.append(data[i:i + k])
+            i += k
+    return [(kind, 0, p) for p in parts if p]
+
+
+def strings_for(rng: random.Random, g: Grammar, n: int) -> list[str]:
+    out: list[str] = []
+    for _ in range(n):
+        s = walk(rng, g)
+        out.append(s)
+        out.append(near_miss(rng, s))
+    return out
+
+
+def try_grammar(text: str | bytes, root: str = "root") -> Grammar | None:
+    try:
+        return Grammar.from_text(text, root)
+    except GrammarError:
+        return None
+
+
+# --- the two sides ------------------------------------------------------------------------------
+def ours_parse(text: str | bytes) -> dict[str, Any]:
+    p = Parser(text)
+    try:
+        out = p.parse()
+    except GrammarError as e:
+        return {"ok": False, "symbols": sorted([k, v] for k, v in p.out.symbol_ids.items()), "rules": [],
+                "error": e.message}
+    return {"ok": True, "symbols": sorted([k, v] for k, v in out.symbol_ids.items()),
+            "rules": [[list(e) for e in r] for r in out.rules], "error": None}
+
+
+def _ours_state(g: Grammar) -> dict[str, Any]:
+    return {"stacks": g.stack_pairs(), "partial": list(g.partial_utf8)}
+
+
+def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes]]) -> dict[str, Any]:
+    try:
+        g = Grammar.from_text(text, root)
+    except GrammarError as e:
+        return {"init": {"ok": False, "error": e.message}}
+    res: dict[str, Any] = {"init": {"ok": True, "rules": [[list(e) for e in r] for r in g.rules.rules],
+                                    **_ours_state(g)}, "steps": []}
+    for kind, token, piece in steps:
+        err = None
+        try:
+            if kind == 0:
+                g.accept_str(piece)
+            else:
+                g.accept_token(token, piece)
+        except GrammarError as e:
+            err = e.message
+        st = _ours_state(g)
+        if err is not None:
+            st["error"] = err
+        res["steps"].append(st)
+        if err is not None:
+            break
+    return res
+
+
+def _refuses(text: str | bytes) -> bool:
+    """Grammars the reference never returns on (see pyggml.grammar.parser): not sent to it."""
+    try:
+        Parser(text).parse()
+    except GrammarError as e:
+        return e.reason == "repetition-bounds"
+    return False
+
+
+def _token_steps(rng: random.Random, g: Grammar) -> list[tuple[int, int, bytes]]:
+    steps: list[tuple[int, int, bytes]] = []
+    for _ in range(rng.randint(1, 6)):
+        if rng.random() < 0.5:
+            t = rng.randint(0, 20)
+            steps.append((1, t, f"<[{t}]>".encode()))
+        else:
+            steps.extend(steps_for(rng, walk(rng, g, 4)))
+    return steps
+
+
+HOSTILE_DEFINED = {
+    "huge-repetition": 'root ::= "a"{2000000000,2147483647}',
+    "left-recursion": 'root ::= root "a" | "b"',
+    "left-recursion-indirect": 'root ::= x "a"\nx ::= y\ny ::= "" | root',
+    "star-of-star": 'root ::= ("a"*)*',
+    "empty": "",
+    "only-comments": "# nothing here\n\n",
+    "dies-on-first": 'root ::= "a"',
+    "nested-2000": "root ::= " + "(" * 2000 + '"a"' + ")" * 2000,
+    "repetition-product": 'root ::= ("a"{50}){50}',
+    "max-over-threshold": 'root ::= "a"{0,5000}',
+    "stoull-overflow": 'root ::= "a"{99999999999999999999999}',
+    "token-id-too-big": "root ::= <[4294967296]>",
+    "token-without-vocab": "root ::= <hello>",
+    "root-named-generated": 'root ::= ("a" | "b")+\nroot_1 ::= "c"',
+    "nul-inside": 'root ::= "a"\0 junk',
+}
+
+
+def _grammar_cases(rng: random.Random, name: str, text: str | bytes, strings: list[str],
+                   n_walks: int) -> Iterator[Case]:
+    from ..reference import grammar as ref
+
+    yield Case(f"parse/{name}", ours_parse(text), ref.parse_outcome(text))
+    g = try_grammar(text)
+    sessions: list[list[tuple[int, int, bytes]]] = [[]]
+    for s in strings:
+        sessions.append(steps_for(rng, s))
+    if g is not None:
+        for s in strings_for(rng, g, n_walks):
+            sessions.append(steps_for(rng, s))
+        if any(t in (TOKEN, TOKEN_NOT) for t in g.rules.types):
+            sessions.append(_token_steps(rng, g))
+    for i, steps in enumerate(sessions):
+        yield Case(f"accept/{name}/{i}", ours_session(text, "root", steps), ref.session(text, "root", steps))
+        if g is None:
+            break  # creation fails: one session says so
+
+
+def cases(opts: Options) -> Iterator[Case]:
+    rng = random.Random(opts.seed)
+    full = opts.full
+    for name, text in grammar_files():
+        yield from _grammar_cases(rng, f"file/{name}", text, [], 40 if full else 4)
+    for tg in test_grammars():
+        yield from _grammar_cases(rng, f"test/{tg.name}", tg.text, tg.strings, 10 if full else 1)
+    for name, text in HOSTILE_DEFINED.items():
+        yield from _grammar_cases(rng, f"hostile/{name}", text, ["a", "aa", "b"], 2)
+    gen = GrammarGen(rng)
+    n_valid, n_broken = (1500, 800) if full else (120, 80)
+    for i in range(n_valid + n_broken):
+        text = gen.valid() if i < n_valid else gen.broken()
+        if _refuses(text):
+            continue
+        yield from _grammar_cases(rng, f"gen/{i}", text, [], 8 if full else 2)

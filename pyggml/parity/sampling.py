@@ -1,0 +1,337 @@
+"""Parity of the samplers: ``pyggml.sampling`` against the reference's llama.h sampler API.
+
+A case is one sampler (or chain) configuration driven through a sequence of steps on both
+sides: each step builds a candidate array (random logits with ties, -inf entries, tiny and huge
+values, shuffled ids, sometimes pre-sorted), applies, compares the whole array (ids, logit and
+probability bits, selected, sorted) and accepts the selected token plus random history tokens
+(penalties, DRY, mirostat and adaptive-p state are carried).  Some steps reset or replace the
+sampler by its clone on both sides.  Also diffed: glibc's expf/logf/log2f (through the probe)
+against ``pyggml.sampling._fmath`` on adversarial inputs.
+
+Parameters span their valid ranges and the disabled edges (which become the reference's empty
+``?name`` samplers).  NaN and +inf logits are outside the contract (the reference's comparator
+is not an ordering then) and are not generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import sampling as S
+from ..reference import sampling as R
+from ..sampling import _fmath
+from ..sampling.candidates import Candidates
+from . import Case, Options
+
+VOCABS_BIG = (49152, 151936)
+Gen = np.random.Generator
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=8).hexdigest()
+
+
+def _canon(c: Candidates) -> dict[str, Any]:
+    ids, lg, p = c.ids, c.logits.view(np.uint32), c.p.view(np.uint32)
+    return {
+        "size": c.size, "selected": c.selected, "sorted": c.sorted,
+        "head": [[int(i), f"{int(x):08x}", f"{int(q):08x}"]
+                 for i, x, q in zip(ids[:4].tolist(), lg[:4].tolist(), p[:4].tolist(),
+                                    strict=True)],
+        "ids": _digest(ids), "logits": _digest(lg), "p": _digest(p),
+    }
+
+
+# ---- random inputs -------------------------------------------------------------------------
+
+def _logits(rng: Gen, n: int) -> np.ndarray:
+    mode = rng.integers(0, 7)
+    if mode == 0:
+        lg = rng.normal(0, 3, n)
+    elif mode == 1:  # many exact ties
+        lg = np.round(rng.normal(0, 2, n) * 4) / 4
+    elif mode == 2:  # huge range (also past int range in the bucket index)
+        lg = rng.normal(0, 1, n) * 10.0 ** rng.integers(1, 12)
+    elif mode == 3:  # tiny values
+        lg = rng.normal(0, 1, n) * 1e-30
+    elif mode == 4:  # a peaked distribution
+        lg = rng.normal(0, 1, n)
+        lg[rng.integers(0, n, max(1, n // 1000))] += 15
+    elif mode == 5:  # model-like: bulk far below a few contenders, with duplicates
+        lg = rng.normal(-8, 2, n)
+        lg[rng.integers(0, n, min(n, 30))] = rng.normal(8, 1.5, min(n, 30))
+        lg[rng.integers(0, n, 8)] = lg[0]
+    else:
+        lg = rng.uniform(-12, 12, n)
+    lg = lg.astype(np.float32)
+    if n > 2 and rng.random() < 0.3:  # -inf entries (masked tokens)
+        k = int(rng.integers(1, max(2, n // 3)))
+        lg[rng.integers(0, n, k)] = -np.inf
+        lg[rng.integers(0, n)] = np.float32(rng.normal(0, 3))  # keep one finite
+    return lg
+
+
+def _candidates(rng: Gen, n: int) -> Candidates:
+    lg = _logits(rng, n)
+    ids = np.arange(n, dtype=np.int32)
+    if rng.random() < 0.25:
+        ids = rng.permutation(n).astype(np.int32)
+    srt = False
+    if rng.random() < 0.15:  # pre-sorted input, flagged as such
+        order = np.argsort(-lg.astype(np.float64), kind="stable")
+        ids, lg, srt = ids[order], lg[order], True
+    p = np.zeros(n, np.float32)
+    if rng.random() < 0.2:
+        p = rng.random(n).astype(np.float32)
+    return Candidates.from_arrays(ids, lg, p, sorted=srt)
+
+
+def _f(rng: Gen, *choices: float) -> float:
+    return float(np.float32(choices[int(rng.integers(0, len(choices)))]))
+
+
+def _i(rng: Gen, *choices: int) -> int:
+    return int(choices[int(rng.integers(0, len(choices)))])
+
+
+def _seed(rng: Gen) -> int:
+    return int(rng.integers(0, 0xFFFFFFFE))
+
+
+# ---- the sampler table: name -> (params generator, pyggml ctor, reference ctor, max size) ---
+
+Maker = tuple[Callable[[Gen, int], dict[str, Any]], Callable[..., Any], Callable[..., Any], int]
+
+SAMPLERS: dict[str, Maker] = {
+    "greedy": (lambda r, n: {}, S.init_greedy, R.greedy, 10**6),
+    "dist": (lambda r, n: {"seed": _seed(r)}, S.init_dist, R.dist, 10**6),
+    "top_k": (lambda r, n: {"k": _i(r, -1, 0, 1, 2, 5, 40, 128, 129, 200, 300, n + 3)},
+              S.init_top_k, R.top_k, 10**6),
+    "top_p": (lambda r, n: {"p": _f(r, 0.0, 0.1, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
+                            "min_keep": _i(r, 0, 1, 2, 5, 300)},
+              S.init_top_p, R.top_p, 10**6),
+    "min_p": (lambda r, n: {"p": _f(r, -0.1, 0.0, 0.01, 0.05, 0.1, 0.5, 0.9, 1.0),
+                            "min_keep": _i(r, 0, 1, 3, 50)},
+              S.init_min_p, R.min_p, 10**6),
+    "typical": (lambda r, n: {"p": _f(r, 0.1, 0.5, 0.9, 0.95, 1.0),
+                              "min_keep": _i(r, 0, 1, 5)},
+                S.init_typical, R.typical, 20000),
+    "temp": (lambda r, n: {"t": _f(r, -1.0, 0.0, 0.3, 0.8, 1.0, 1.7)},
+             S.init_temp, R.temp, 10**6),
+    "temp_ext": (lambda r, n: {"t": _f(r, 0.0, 0.5, 0.8, 1.0, 1.5),
+                               "delta": _f(r, -0.5, 0.0, 0.2, 0.5, 1.0),
+                               "exponent": _f(r, 0.5, 1.0, 1.5, 3.0)},
+                 S.init_temp_ext, R.temp_ext, 20000),
+    "xtc": (lambda r, n: {"p": _f(r, 0.0, 0.3, 0.7, 1.0), "t": _f(r, 0.01, 0.05, 0.1, 0.5, 0.6),
+                          "min_keep": _i(r, 0, 1, 2, 10), "seed": _seed(r)},
+            S.init_xtc, R.xtc, 10**6),
+    "top_n_sigma": (lambda r, n: {"n": _f(r, -1.0, 0.0, 0.5, 1.0, 2.0, 4.0)},
+                    S.init_top_n_sigma, R.top_n_sigma, 20000),
+    "mirostat": (lambda r, n: {"n_vocab": n, "seed": _seed(r), "tau": _f(r, 0.5, 3.0, 5.0, 9.0),
+                               "eta": _f(r, 0.05, 0.1, 0.5), "m": _i(r, 0, 1, 2, 10, 100)},
+                 S.init_mirostat, R.mirostat, 20000),
+    "mirostat_v2": (lambda r, n: {"seed": _seed(r), "tau": _f(r, 0.5, 3.0, 5.0, 9.0),
+                                  "eta": _f(r, 0.05, 0.1, 0.5)},
+                    S.init_mirostat_v2, R.mirostat_v2, 10**6),
+    "penalties": (lambda r, n: {"n_vocab": n, "last_n": _i(r, -1, 0, 1, 8, 64),
+                                "repeat": _f(r, 0.5, 1.0, 1.1, 1.5),
+                                "freq": _f(r, 0.0, 0.3, -0.2), "present": _f(r, 0.0, 0.5, -0.1)},
+                  S.init_penalties, R.penalties, 10**6),
+    "dry": (lambda r, n: {"multiplier": _f(r, 0.0, 0.8, 2.0), "base": _f(r, 0.9, 1.0, 1.75, 3.0),
+                          "allowed_length": _i(r, 0, 1, 2, 4), "last_n": _i(r, -1, 0, 16, 64),
+                          "breakers": [[int(t) for t in r.integers(0, 12, int(r.integers(1, 4)))]
+                                       for _ in range(int(r.integers(1, 4)))]},
+            S.init_dry_tokens, R.dry_tokens, 10**6),
+    "adaptive_p": (lambda r, n: {"target": _f(r, -1.0, 0.0, 0.1, 0.3, 0.9, 1.2),
+                                 "decay": _f(r, -0.5, 0.0, 0.5, 0.9, 0.99, 1.5), "seed": _seed(r)},
+                   S.init_adaptive_p, R.adaptive_p, 10**6),
+    "logit_bias": (lambda r, n: {"n_vocab": n, "biases": [
+        (int(t), float(np.float32(b))) for t, b in zip(
+            r.integers(-2, n + 3, int(r.integers(0, 6))).tolist(),
+            r.normal(0, 5, 6).tolist(), strict=False)]},
+        S.init_logit_bias, R.logit_bias, 10**6),
+}
+
+# samplers that abort in the reference on an empty array (softmax asserts size > 0)
+_NEEDS_ITEMS = {"top_p", "typical", "temp_ext", "xtc", "mirostat", "mirostat_v2", "adaptive_p"}
+
+
+def _chain_pair(rng: Gen, n: int) -> tuple[str, Any, Any]:
+    """A random default-style chain (common_sampler_init order) on both sides."""
+    p = S.SamplingParams(
+        seed=_seed(rng), min_keep=_i(rng, 0, 1, 3), top_k=_i(rng, 0, 10, 40, 200),
+        top_p=_f(rng, 0.8, 0.95, 1.0), min_p=_f(rng, 0.0, 0.05, 0.1),
+        xtc_probability=_f(rng, 0.0, 0.5), xtc_threshold=_f(rng, 0.1, 0.3),
+        typ_p=_f(rng, 1.0, 1.0, 0.9), temp=_f(rng, 0.0, 0.8, 1.0, 1.3),
+        dynatemp_range=_f(rng, 0.0, 0.0, 0.3), penalty_last_n=_i(rng, 0, 64),
+        penalty_repeat=_f(rng, 1.0, 1.1), penalty_freq=_f(rng, 0.0, 0.2),
+        dry_multiplier=_f(rng, 0.0, 0.8), top_n_sigma=_f(rng, -1.0, -1.0, 2.0),
+        mirostat=_i(rng, 0, 0, 0, 1, 2),
+        logit_bias=[(int(rng.integers(0, n)), 3.0)] if rng.random() < 0.3 else [],
+    )
+    if n > 20000 and p.top_k == 0:  # keep full-vocabulary typical / top-n-sigma sweeps small
+        p.typ_p, p.top_n_sigma = 1.0, -1.0
+    breakers = [[int(t) for t in rng.integers(0, 12, int(rng.integers(1, 3)))] for _ in range(2)]
+    ours = S.default_chain(n, p, dry_breaker_tokens=breakers)
+    refs = []
+    for s in ours.samplers:
+        refs.append(_ref_like(s, n, p, breakers))
+    label = "chain[" + ",".join(s.name for s in ours.samplers) + "]"
+    return label, ours, R.chain(refs)
+
+
+def _ref_like(s: Any, n: int, p: S.SamplingParams, breakers: list[list[int]]) -> Any:
+    """The reference sampler the default chain puts where ``s`` is (by name)."""
+    name = s.name.lstrip("?")
+    mk = {
+        "logit-bias": lambda: R.logit_bias(n, p.logit_bias),
+        "penalties": lambda: R.penalties(n, p.penalty_last_n, p.penalty_repeat, p.penalty_freq,
+                                         p.penalty_present),
+        "dry": lambda: R.dry_tokens(p.dry_multiplier, p.dry_base, p.dry_allowed_length,
+                                    p.dry_penalty_last_n, breakers),
+        "top-n-sigma": lambda: R.top_n_sigma(p.top_n_sigma),
+        "top-k": lambda: R.top_k(p.top_k),
+        "typical": lambda: R.typical(p.typ_p, p.min_keep),
+        "top-p": lambda: R.top_p(p.top_p, p.min_keep),
+        "min-p": lambda: R.min_p(p.min_p, p.min_keep),
+        "xtc": lambda: R.xtc(p.xtc_probability, p.xtc_threshold, p.min_keep, p.seed),
+        "temp-ext": lambda: R.temp_ext(p.temp, p.dynatemp_range, p.dynatemp_exponent),
+        "temp": lambda: R.temp(p.temp),
+        "dist": lambda: R.dist(p.seed),
+        "mirostat": lambda: R.mirostat(n, p.seed, p.mirostat_tau, p.mirostat_eta, 100),
+        "mirostat-v2": lambda: R.mirostat_v2(p.seed, p.mirostat_tau, p.mirostat_eta),
+    }
+    return mk[name]()
+
+
+# ---- driving a sequence ---------------------------------------------------------------------
+
+def run_sequence(rng: Gen, ours: Any, ref: Any, n: int, steps: int,
+                 need_items: bool = True) -> tuple[list[Any], list[Any]]:
+    """Apply/accept ``steps`` times on both sides; returns both per-step outcomes."""
+    out_o: list[Any] = [ours.name, [s.name for s in getattr(ours, "samplers", [])]]
+    out_r: list[Any] = [ref.name, ref.member_names()]
+    alphabet = int(rng.integers(3, 12))  # small history alphabet: repeats for penalties/DRY
+    for _ in range(steps):
+        r = rng.random()
+        if r < 0.03:
+            ours.reset()
+            ref.reset()
+        elif r < 0.06:
+            ours, ref = ours.clone(), ref.clone()
+        size = n if rng.random() < 0.8 else int(rng.integers(1 if need_items else 0, n + 1))
+        a = _candidates(rng, size)
+        b = a.copy()
+        ours.apply(a)
+        ref.apply(b)
+        ca, cb = _canon(a), _canon(b)
+        out_o.append(ca)
+        out_r.append(cb)
+        if ca != cb:
+            break  # the states differ from here on; one mismatch per case is enough
+        hist = [int(t) for t in rng.integers(0, alphabet, int(rng.integers(0, 3)))]
+        if 0 <= a.selected < a.size:
+            hist.append(int(a.ids[a.selected]))
+        elif rng.random() < 0.5:
+            hist.append(int(rng.integers(0, alphabet)))
+        for t in hist:
+            ours.accept(t)
+            ref.accept(t)
+    return out_o, out_r
+
+
+def _sizes(rng: Gen, full: bool, cap: int) -> int:
+    small = (1, 2, 3, 5, 17, 40, 129, 257, 1000, 1024, 1025, 3000)
+    if rng.random() < (0.12 if full else 0.04):
+        n = VOCABS_BIG[int(rng.integers(0, 2))]
+    else:
+        n = small[int(rng.integers(0, len(small)))]
+    return min(n, cap)
+
+
+def _fmath_cases(rng: Gen, full: bool) -> Iterator[Case]:
+    """glibc expf/logf/log2f (probe) vs pyggml's vector versions, on adversarial inputs."""
+    n = 1 << (20 if full else 16)
+    xs = {
+        "expf": np.concatenate([
+            -rng.exponential(8, n), rng.uniform(-104.5, 89, n), rng.normal(0, 1e-3, n),
+            np.array([float.fromhex("0x1.fefe02p-16"), float.fromhex("0x1.5b3c52p-14"),
+                      -103.97, -103.28, 88.72, -87.34, 0.0, -0.0, -np.inf], dtype=np.float64)]),
+        "logf": np.concatenate([rng.random(n), np.exp(rng.uniform(-100, 80, n)),
+                                1 + rng.normal(0, 1e-4, n), np.array([0.0, 1.0, 1e-45])]),
+    }
+    xs["log2f"] = xs["logf"]
+    fn = {"expf": _fmath.expf, "logf": _fmath.logf, "log2f": _fmath.log2f}
+    for op, x in xs.items():
+        x32 = x.astype(np.float32)
+        for lo in range(0, x32.size, 1 << 15):
+            chunk = x32[lo:lo + (1 << 15)]
+            ours = fn[op](chunk).view(np.uint32)
+            ref = R.libm_f32(op, chunk).view(np.uint32)
+            bad = np.flatnonzero(ours != ref)
+            yield Case(f"fmath/{op}/{lo}",
+                       {"n": int(chunk.size), "bad": [hex(int(v)) for v in
+                                                      chunk[bad[:3]].view(np.uint32)]},
+                       {"n": int(chunk.size), "bad": []})
+
+
+DRY_VOCABS = ("ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf")
+DRY_BREAKERS = (b"\n", b":", b'"', b"*", b"Question:", b" the end", b"\xe2\x80\x9c")
+
+
+def _dry_vocab_cases(rng: Gen, full: bool) -> Iterator[Case]:
+    """DRY built from breaker strings: ours tokenizes them through the reference's tokenizer
+    (the pluggable vocab), the reference through llama_sampler_init_dry with the same vocab."""
+    from ..reference.vocab import RefVocab
+    from . import corpus
+
+    files = {f.name: f for f in corpus.vocab_ggufs()}
+    for fname in DRY_VOCABS if full else DRY_VOCABS[:1]:
+        vocab = RefVocab(files[fname])
+        try:
+            text = b"Question: what is it? \"A*B\": the end.\nQuestion: again the end\n"
+            pool = vocab.tokenize(text, False, False)
+            bv = R.BreakerVocab(vocab)
+            for i in range(4 if full else 2):
+                breakers = list(DRY_BREAKERS[: int(rng.integers(1, len(DRY_BREAKERS) + 1))])
+                args = (_f(rng, 0.8, 2.0), _f(rng, 1.5, 1.75), _i(rng, 1, 2), _i(rng, 32, 64))
+                o = S.init_dry(bv, *args, breakers)
+                r = R.dry(vocab, *args, breakers)
+                # a repetitive history with breaker tokens in it, ending inside a repeat
+                for t in pool * 2 + pool[: len(pool) // 2]:
+                    o.accept(t)
+                    r.accept(t)
+                so, sr = run_sequence(rng, o, r, vocab.n_tokens, 6 if full else 3)
+                yield Case(f"dry_vocab/{fname}/{i} {args} {breakers}", so, sr)
+        finally:
+            vocab.close()
+
+
+def cases(opts: Options) -> Iterator[Case]:
+    rng = np.random.default_rng(opts.seed + 6)
+    yield from _fmath_cases(rng, opts.full)
+    yield from _dry_vocab_cases(rng, opts.full)
+    per_sampler = 300 if opts.full else 16
+    steps = 100 if opts.full else 10
+    for name, (gen, mk_o, mk_r, cap) in SAMPLERS.items():
+        for i in range(per_sampler):
+            n = _sizes(rng, opts.full, cap)
+            params = gen(rng, n)
+            need = name in _NEEDS_ITEMS
+            o, r = mk_o(**params), mk_r(**params)
+            if o.name != r.name:
+                yield Case(f"{name}/{i}/name", o.name, r.name)
+                continue
+            so, sr = run_sequence(rng, o, r, n, steps if n < 20000 else max(3, steps // 6),
+                                  need or n >= 1)
+            yield Case(f"{name}/{i} n={n} {params if len(str(params)) < 200 else ''}", so, sr)
+    n_chains = 400 if opts.full else 24
+    for i in range(n_chains):
+        n = _sizes(rng, opts.full, 10**6)
+        label, o, r = _chain_pair(rng, n)
+        so, sr = run_sequence(rng, o, r, n, steps if n < 20000 else max(3, steps // 4))
+        yield Case(f"chain/{i} n={n} {label}", so, sr)

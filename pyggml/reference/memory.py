@@ -1,0 +1,42 @@
+"""The reference's KV cell metadata (src/llama-kv-cells.h) through the probe.
+
+``cells_run(program)`` runs ``{"size": n, "ops": [[name, args...], ...]}`` on a
+``llama_kv_cells`` and returns ``{"steps": [{"result": r, "state": {...}}, ...], "final": {...}}``
+(see tools/paritychecker/probe/probe_kv.cpp).  Only programs whose operations respect the
+header's preconditions are meaningful (its asserts are compiled out).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .._native import ffi, probe
+from ._probe import take_json
+
+
+def cells_run(program: dict[str, Any]) -> dict[str, Any]:
+    out = ffi.new("char **")
+    probe().ps_kv_cells_run(json.dumps(program).encode(), out)
+    return take_json(out)
+
+
+def swa_is_masked(n_swa: int, swa_type: int, p0s, p1s):
+    """llama_hparams::is_masked_swa over the grid ``p0s x p1s``: bool [len(p0s), len(p1s)]."""
+    import numpy as np
+
+    a = np.ascontiguousarray(p0s, dtype=np.int32)
+    b = np.ascontiguousarray(p1s, dtype=np.int32)
+    out = np.zeros((a.size, b.size), np.uint8)
+    probe().ps_swa_is_masked(n_swa, swa_type, ffi.cast("const int32_t *", a.ctypes.data), a.size,
+                             ffi.cast("const int32_t *", b.ctypes.data), b.size,
+                             ffi.cast("uint8_t *", out.ctypes.data))
+    return out.astype(bool)
+
+
+def status_combine(s0: int, s1: int) -> int:
+    return probe().ps_memory_status_combine(s0, s1)
+
+
+def status_is_fail(s: int) -> bool:
+    return bool(probe().ps_memory_status_is_fail(s))

@@ -1,0 +1,83 @@
+"""The candidate array samplers work on: ``llama_token_data_array`` as numpy columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class Candidates:
+    """``llama_token_data_array``: parallel columns, all of length ``size``.
+
+    ids     (n,) int32   token ids
+    logits  (n,) float32
+    p       (n,) float32 probabilities (0 until a sampler computes them)
+    selected             index into the arrays (not a token id), -1 when none
+    sorted               True when logits are known to be in descending order
+
+    Samplers replace or shrink the columns (the reference shrinks ``size`` or moves ``data``)
+    and never write into the arrays they were given, so columns may be shared read-only views
+    (``Sampler.sample`` passes the caller's logits without copying them).
+    """
+
+    ids: np.ndarray
+    logits: np.ndarray
+    p: np.ndarray
+    selected: int = -1
+    sorted: bool = False
+
+    @classmethod
+    def from_logits(cls, logits: np.ndarray) -> Candidates:
+        """One candidate per vocabulary entry, ids 0..n-1, p = 0 (as ``llama_sampler_sample``)."""
+        lg = np.array(logits, dtype=np.float32, copy=True).reshape(-1)
+        return cls(np.arange(lg.size, dtype=np.int32), lg, np.zeros(lg.size, np.float32))
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray, logits: np.ndarray, p: np.ndarray | None = None,
+                    *, selected: int = -1, sorted: bool = False) -> Candidates:
+        ids = np.array(ids, dtype=np.int32, copy=True).reshape(-1)
+        lg = np.array(logits, dtype=np.float32, copy=True).reshape(-1)
+        pp = (np.zeros(lg.size, np.float32) if p is None
+              else np.array(p, dtype=np.float32, copy=True).reshape(-1))
+        if not (ids.size == lg.size == pp.size):
+            raise ValueError(f"candidate columns differ in length: ids {ids.size}, "
+                             f"logits {lg.size}, p {pp.size}")
+        return cls(ids, lg, pp, selected, sorted)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.size)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def copy(self) -> Candidates:
+        return Candidates(self.ids.copy(), self.logits.copy(), self.p.copy(), self.selected,
+                          self.sorted)
+
+    def take(self, order: np.ndarray) -> None:
+        """Keep the rows at ``order``, in that order (a sort or a filter)."""
+        self.ids = self.ids[order]
+        self.logits = self.logits[order]
+        self.p = self.p[order]
+
+    def truncate(self, n: int) -> None:
+        """``cur_p->size = n``."""
+        self.ids = self.ids[:n]
+        self.logits = self.logits[:n]
+        self.p = self.p[:n]
+
+    def advance(self, n: int) -> None:
+        """``cur_p->data += n; cur_p->size -= n`` (xtc drops the head this way)."""
+        self.ids = self.ids[n:]
+        self.logits = self.logits[n:]
+        self.p = self.p[n:]
+
+    @property
+    def token(self) -> int:
+        """The selected token id; raises when ``selected`` is not a valid index."""
+        if not 0 <= self.selected < self.size:
+            raise IndexError(f"no valid selection: selected={self.selected}, size={self.size}")
+        return int(self.ids[self.selected])

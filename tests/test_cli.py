@@ -1,0 +1,39 @@
+"""The CLI's contract: component selection, report lines, exit status, JSON output."""
+
+from __future__ import annotations
+
+import json
+
+from pyggml import parity
+from pyggml.cli import main
+
+
+def test_unknown_component_is_an_error(capsys):
+    assert main(["parity", "no-such-component"]) == 2
+    assert "unknown component" in capsys.readouterr().err
+
+
+def test_unknown_bench_case_is_an_error(capsys):
+    assert main(["bench", "no-such-case"]) == 2
+
+
+def test_parity_report_and_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["parity", "gguf", "--limit", "5", "--json", str(out)])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("gguf") and "cases" in line
+    data = json.loads(out.read_text())
+    report = data["components"][0]
+    assert report["component"] == "gguf" and report["cases"] == 5
+    assert rc == (0 if report["mismatches"] == 0 else 1)
+
+
+def test_first_difference_pinpoints_the_path():
+    assert parity.first_difference({"a": [1, 2]}, {"a": [1, 3]}) == "$.a[1]: pyggml 2 != reference 3"
+    assert parity.first_difference({"a": 1}, {"a": 1}) is None
+    assert "length" in parity.first_difference([1], [1, 2])
+    assert "only reference" in parity.first_difference({}, {"x": 1})
+
+
+def test_a_component_with_zero_cases_is_not_ok():
+    assert not parity.Report("x").ok

@@ -1,0 +1,231 @@
+// GBNF grammars as src/llama-grammar.cpp sees them: the parser's rule table (or the error it
+// prints), grammar creation (optionally with a model's vocab), char/token acceptance, the
+// candidates filter, and the stacks as (rule id, element offset) pairs.
+// No C++ exception crosses these functions; GGML_ASSERT/ABORT paths are for the caller to
+// run in a subprocess (pyggml/reference/grammar.py does).
+#include "probe.h"
+#include "probe_json.h"
+
+#include "llama.h"
+#include "llama-grammar.h"
+#include "llama-vocab.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+using probe::json;
+
+namespace {
+
+// Run fn with fd 2 redirected into a temporary file; returns what was written there.
+template <typename F>
+std::string capture_stderr(F && fn) {
+    fflush(stderr);
+    FILE * tmp = tmpfile();
+    if (!tmp) {
+        fn();
+        return "";
+    }
+    const int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    try {
+        fn();
+    } catch (...) {
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        fclose(tmp);
+        throw;
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::string out;
+    fseek(tmp, 0, SEEK_SET);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), tmp)) > 0) {
+        out.append(buf, n);
+    }
+    fclose(tmp);
+    return out;
+}
+
+json rules_json(const llama_grammar_rules & rules) {
+    json out = json::array();
+    for (const auto & rule : rules) {
+        json r = json::array();
+        for (const auto & e : rule) {
+            r.push_back(json::array({(int) e.type, e.value}));
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+json stacks_json(const llama_grammar & g) {
+    json out = json::array();
+    for (const auto & stack : g.stacks) {
+        json s = json::array();
+        for (const llama_grammar_element * p : stack) {
+            json pair = json::array({-1, -1});
+            for (size_t r = 0; r < g.rules.size(); r++) {
+                const auto * b = g.rules[r].data();
+                if (p >= b && p < b + g.rules[r].size()) {
+                    pair = json::array({(int64_t) r, (int64_t) (p - b)});
+                    break;
+                }
+            }
+            s.push_back(std::move(pair));
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+json state_json(const llama_grammar & g) {
+    return {
+        {"stacks", stacks_json(g)},
+        {"partial", json::array({g.partial_utf8.value, g.partial_utf8.n_remain})},
+        {"awaiting_trigger", g.awaiting_trigger},
+        {"trigger_buffer", probe::str(g.trigger_buffer)},
+    };
+}
+
+}  // namespace
+
+extern "C" int ps_grammar_parse(const char * src, char ** out) {
+    json j;
+    int ok = 0;
+    try {
+        llama_grammar_parser parser;
+        bool res = false;
+        const std::string err = capture_stderr([&] { res = parser.parse(src); });
+        ok = res ? 1 : 0;
+        json symbols = json::array();
+        for (const auto & kv : parser.symbol_ids) {
+            symbols.push_back(json::array({kv.first, kv.second}));
+        }
+        j["ok"] = res;
+        j["symbols"] = std::move(symbols);
+        j["rules"] = rules_json(parser.rules);
+        j["stderr"] = probe::str(err);
+    } catch (const std::exception & e) {
+        j = {{"ok", false}, {"exception", probe::str(e.what(), strlen(e.what()))}};
+        ok = -1;
+    }
+    *out = probe::dup(j);
+    return ok;
+}
+
+extern "C" void * ps_grammar_init(void * model, const char * src, const char * root, int lazy,
+                                  const char ** patterns, int n_patterns, const int32_t * tokens,
+                                  int n_tokens, char ** out) {
+    json j;
+    llama_grammar * g = nullptr;
+    try {
+        const llama_vocab * vocab = model ? llama_model_get_vocab((const llama_model *) model) : nullptr;
+        const std::string err = capture_stderr([&] {
+            g = llama_grammar_init_impl(vocab, src, root, lazy != 0, patterns, (size_t) n_patterns,
+                                        tokens, (size_t) n_tokens);
+        });
+        j["ok"] = g != nullptr;
+        j["stderr"] = probe::str(err);
+        if (g) {
+            j["rules"] = rules_json(g->rules);
+            j["state"] = state_json(*g);
+        }
+    } catch (const std::exception & e) {
+        j = {{"ok", false}, {"exception", probe::str(e.what(), strlen(e.what()))}};
+        g = nullptr;
+    }
+    *out = probe::dup(j);
+    return g;
+}
+
+extern "C" void ps_grammar_free(void * g) {
+    llama_grammar_free_impl((llama_grammar *) g);
+}
+
+extern "C" void * ps_grammar_clone(void * g) {
+    try {
+        return llama_grammar_clone_impl(*(llama_grammar *) g);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+extern "C" char * ps_grammar_state(void * g) {
+    try {
+        return probe::dup(state_json(*(llama_grammar *) g));
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+// kind: 0 = llama_grammar_accept_str(piece), 1 = llama_grammar_accept_token(token, piece),
+// 2 = llama_grammar_accept_impl(token) (needs a vocab; aborts on EOG with no complete stack).
+// Returns 1, or 0 when the reference threw (*out then holds the message and the state).
+extern "C" int ps_grammar_accept(void * gp, int kind, int32_t token, const char * piece, size_t len,
+                                 char ** out) {
+    auto & g = *(llama_grammar *) gp;
+    json j;
+    int ok = 1;
+    try {
+        const std::string p(piece ? piece : "", piece ? len : 0);
+        if (kind == 0) {
+            llama_grammar_accept_str(g, p);
+        } else if (kind == 1) {
+            llama_grammar_accept_token(g, token, p);
+        } else {
+            llama_grammar_accept_impl(g, token);
+        }
+    } catch (const std::exception & e) {
+        ok = 0;
+        j["error"] = probe::str(e.what(), strlen(e.what()));
+    }
+    j["state"] = state_json(g);
+    *out = probe::dup(j);
+    return ok;
+}
+
+// llama_grammar_apply_impl over the given token ids (logits all 0): keep[i] = 0 where the
+// reference sets -inf.  Needs a vocab.
+extern "C" int ps_grammar_apply(void * gp, const int32_t * ids, size_t n, uint8_t * keep) {
+    try {
+        std::vector<llama_token_data> data(n);
+        for (size_t i = 0; i < n; i++) {
+            data[i] = {ids[i], 0.0f, 0.0f};
+        }
+        llama_token_data_array arr = {data.data(), n, -1, false};
+        llama_grammar_apply_impl(*(llama_grammar *) gp, &arr);
+        for (size_t i = 0; i < n; i++) {
+            keep[i] = std::isinf(data[i].logit) ? 0 : 1;
+        }
+        return 1;
+    } catch (...) {
+        return 0;
+    }
+}
+
+// Every token's cached piece (hex) and end-of-generation flag, as the grammar reads them.
+extern "C" int ps_grammar_vocab_pieces(void * model, char ** out) {
+    try {
+        const llama_vocab * vocab = llama_model_get_vocab((const llama_model *) model);
+        json pieces = json::array();
+        json eog = json::array();
+        for (int32_t t = 0; t < (int32_t) vocab->n_tokens(); t++) {
+            pieces.push_back(probe::hex(vocab->token_to_piece(t).data(), vocab->token_to_piece(t).size()));
+            eog.push_back(vocab->is_eog(t) ? 1 : 0);
+        }
+        *out = probe::dup({{"pieces", std::move(pieces)}, {"eog", std::move(eog)}});
+        return 1;
+    } catch (...) {
+        *out = nullptr;
+        return 0;
+    }
+}
