@@ -527,6 +527,7 @@ void   ps_swa_is_masked(uint32_t n_swa, int swa_type, const int32_t * p0s, int n
                         const int32_t * p1s, int n1, uint8_t * out);
 int    ps_memory_status_combine(int s0, int s1);
 int    ps_memory_status_is_fail(int s);
+int    ps_kv_run(const char * spec_json, char ** out_json);
 """
 
 # --- llama.h (the reference's public C API; only pyggml.reference calls it) -------------

@@ -23,6 +23,7 @@ MODULES: list[str] = [
     "pyggml.bench.sampling",
     "pyggml.bench.ggml_ops",
     "pyggml.bench.vocab",
+    "pyggml.bench.grammar",
 ]
 
 

@@ -45,8 +45,11 @@ def _tokenize(name: str, text: str) -> Callable[[], Pair]:
         data = text.encode()
         if ours.tokenize(data) != ref.tokenize(data, True, False):
             raise RuntimeError(f"{name}: the two sides disagree on the bench text")
-        return Pair(ours=lambda: ours.tokenize(data), reference=lambda: ref.tokenize(data, True, False),
-                    note=f"{len(data)} bytes, add_special")
+        return Pair(
+            ours=lambda: ours.tokenize(data),
+            reference=lambda: ref.tokenize(data, True, False),
+            note=f"{len(data)} bytes, add_special",
+        )
 
     return factory
 
@@ -60,8 +63,11 @@ def _detokenize(name: str, text: str) -> Callable[[], Pair]:
         ours = Vocab.from_gguf(path)
         ref = RefVocab(path)
         ids = ref.tokenize(text.encode(), True, False)
-        return Pair(ours=lambda: ours.detokenize_bytes(ids), reference=lambda: ref.detokenize(ids),
-                    note=f"{len(ids)} tokens")
+        return Pair(
+            ours=lambda: ours.detokenize_bytes(ids),
+            reference=lambda: ref.detokenize(ids),
+            note=f"{len(ids)} tokens",
+        )
 
     return factory
 
@@ -77,8 +83,11 @@ def _load(name: str) -> Callable[[], Pair]:
             RefVocab(path).close()
             return None
 
-        return Pair(ours=lambda: Vocab.from_gguf(path), reference=reference,
-                    note="vocab-only load (reference: llama_model_load_from_file vocab_only)")
+        return Pair(
+            ours=lambda: Vocab.from_gguf(path),
+            reference=reference,
+            note="vocab-only load (reference: llama_model_load_from_file vocab_only)",
+        )
 
     return factory
 
@@ -98,8 +107,13 @@ def _lazy_long(kind: Callable[[str, str], Callable[[], Pair]], name: str) -> Cal
 
 
 CASES: dict[str, Callable[[], Pair]] = {}
-for _name, _label in (("smollm2", "bpe-smollm2"), ("llama-spm", "spm-llama"), ("bert-bge", "wpm-bert"),
-                      ("nomic-bert-moe", "ugm-nomic"), ("qwen2", "bpe-qwen2")):
+for _name, _label in (
+    ("smollm2", "bpe-smollm2"),
+    ("llama-spm", "spm-llama"),
+    ("bert-bge", "wpm-bert"),
+    ("nomic-bert-moe", "ugm-nomic"),
+    ("qwen2", "bpe-qwen2"),
+):
     CASES[f"vocab-tokenize-short-{_label}"] = _tokenize(_name, SHORT)
     CASES[f"vocab-tokenize-long-{_label}"] = _lazy_long(_tokenize, _name)
     CASES[f"vocab-detokenize-long-{_label}"] = _lazy_long(_detokenize, _name)

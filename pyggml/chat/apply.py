@@ -267,6 +267,10 @@ def _is_ministral(src: str) -> bool:
     return "[SYSTEM_PROMPT]" in src and "[TOOL_CALLS]" in src and "[ARGS]" in src and "[CALL_ID]" not in src
 
 
+def _is_gemma4(src: str) -> bool:
+    return "'<|tool_call>call:'" in src
+
+
 def _is_gpt_oss(src: str) -> bool:
     return not _is_ministral(src) and "<|channel|>" in src
 
@@ -306,7 +310,7 @@ def _specialized_messages(src: str, inp: dict[str, Any]) -> list[dict[str, Any]]
                     m.pop("content", None)
             out.append(m)
         return out
-    if "'<|tool_call>call:'" in src and "{#- OpenAI Chat Completions:" not in src:
+    if _is_gemma4(src) and "{#- OpenAI Chat Completions:" not in src:
         # llama.cpp: common/parsers/gemma4.cpp convert_tool_responses_gemma4 (outdated templates)
         inp["messages"] = _gemma4_fold_tool_responses(msgs)
     return None
@@ -396,6 +400,11 @@ def apply_template(template: str, messages: Sequence[Mapping[str, Any]], add_gen
     if _is_gpt_oss(src) and not add_generation_prompt:
         # llama.cpp: common/parsers/gpt-oss.cpp — at inference the last <|return|> becomes <|end|>
         out = _replace_last(out, "<|return|>", "<|end|>")
+    if _is_gemma4(src) and add_generation_prompt and out.text.endswith("<turn|>\n"):
+        # llama.cpp: common/parsers/gemma4.cpp — a turn that ended on a tool call gets the
+        # model's next turn opened
+        parts = [(p.text, p.is_input) for p in out.parts] + [("<|turn>model\n", False)]
+        out = Rendered(tuple(Part(t, f) for t, f in normalize_parts(parts)))
     return out
 
 

@@ -26,6 +26,7 @@ from pyggml.ggml.backend import (
     Scheduler,
     TensorAllocator,
     alloc_ctx_tensors,
+    devices,
 )
 from pyggml.ggml.context import Context, graph_overhead, tensor_overhead
 from pyggml.ggml.graph import Graph
@@ -36,5 +37,5 @@ from pyggml.ggml.types import GGMLType
 __all__ = [
     "Backend", "Buffer", "BufferType", "Context", "GGMLType", "Graph", "GraphAllocator",
     "ROPE_TYPE_NEOX", "ROPE_TYPE_NORMAL", "Scheduler", "Tensor", "TensorAllocator", "alloc_ctx_tensors",
-    "graph_overhead", "tensor_overhead",
+    "devices", "graph_overhead", "tensor_overhead",
 ]

@@ -24,7 +24,8 @@ class Owner:
         self.ptr = ptr
         self.what = what
         self.closed = False
-        # ``memory`` (Python-allocated storage the C object lives in) is released after ``free``
+        # ``memory`` (Python-allocated storage the C object lives in, or owners of C objects it
+        # uses) is released only after ``free``
         weakref.finalize(self, _release, free, ptr, memory)
 
     def close(self) -> None:

@@ -331,6 +331,13 @@ class GraphAllocator:
         return True
 
 
+def devices() -> list[str]:
+    """Names of the ggml devices this build registered (CPU, plus CUDA0... with GGML_CUDA)."""
+    lib = ggml()
+    return [ffi.string(lib.ggml_backend_dev_name(lib.ggml_backend_dev_get(i))).decode()
+            for i in range(lib.ggml_backend_dev_count())]
+
+
 class Backend:
     """A ``ggml_backend_t`` that computes graphs."""
 
@@ -345,6 +352,13 @@ class Backend:
         backend = cls(ggml().ggml_backend_cpu_init())
         backend.set_n_threads(n_threads if n_threads is not None else (os.cpu_count() or 1))
         return backend
+
+    @classmethod
+    def by_name(cls, name: str) -> Backend:
+        """The backend of the device named ``name`` (``devices()`` lists them, e.g. ``CUDA0``)."""
+        if name not in devices():
+            raise GGMLError(f"no ggml device named {name!r}; devices: {', '.join(devices())}")
+        return cls(ggml().ggml_backend_init_by_name(name.encode(), ffi.NULL))
 
     @property
     def ptr(self) -> Any:
@@ -432,7 +446,8 @@ class Scheduler:
             raise GGMLError(f"graph_size must be a positive int, got {graph_size!r}")
         arr = ffi.new("ggml_backend_t[]", [b.ptr for b in backends])
         ptr = lib.ggml_backend_sched_new(arr, ffi.NULL, len(backends), graph_size, parallel, op_offload)
-        self._owner = Owner(ptr, lib.ggml_backend_sched_free, "scheduler")
+        # the backends' owners ride along, so that no backend is freed before the scheduler
+        self._owner = Owner(ptr, lib.ggml_backend_sched_free, "scheduler", [b._owner for b in backends])
         self.backends = backends
         self.graph_size = graph_size
         self.generation = 0

@@ -254,9 +254,8 @@ class Parser:
         return ids.setdefault(name, len(ids))
 
     def _generate_symbol_id(self, base: str) -> int:
-        # llama.cpp: generate_symbol_id.  Quirk kept: the new id is the map's size, and the
-        # name ``<base>_<id>`` overwrites a user rule of that name (the map does not grow,
-        # so the next generated symbol reuses the id).
+        # llama.cpp: generate_symbol_id: the new id is the map's size; ``_`` cannot occur in a
+        # user's rule name, so ``<base>_<id>`` is always a new entry
         ids = self.out.symbol_ids
         next_id = len(ids)
         ids[f"{base}_{next_id}"] = next_id

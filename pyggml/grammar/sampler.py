@@ -1,8 +1,9 @@
 """The grammar sampler: llama.cpp src/llama-sampler.cpp llama_sampler_init_grammar_impl.
 
-A chain stage that sets -inf on the logits of tokens the grammar cannot continue with
-(``apply``) and advances the grammar with the chosen token (``accept``).  ``reset``
-re-creates the grammar from its text, as llama_sampler_grammar_reset does.
+A chain stage (``pyggml.sampling.SamplerProtocol``) that sets -inf on the logits of tokens
+the grammar cannot continue with (``apply``) and advances the grammar with the chosen token
+(``accept``).  ``reset`` re-creates the grammar from its text, as
+llama_sampler_grammar_reset does.
 """
 
 from __future__ import annotations
@@ -13,17 +14,26 @@ from typing import Any
 import numpy as np
 
 from .runtime import Grammar, GrammarVocab
+from .tokens import TokenIndex, apply_all
+
+# below this many candidates the reference-shaped walk beats a pass over the whole trie
+_TRIE_MIN = 256
 
 
 class GrammarSampler:
-    """``apply(cur)`` takes candidates with ``ids`` (token ids) and ``logits`` (float array,
-    changed in place) attributes -- or a dict with those keys; ``accept(token)`` advances."""
+    """``apply(cur)`` takes ``pyggml.sampling.Candidates`` (``ids``, ``logits`` columns) and
+    replaces ``cur.logits`` with a copy where rejected tokens are -inf (samplers never write
+    into the arrays they were given); ``accept(token)`` advances the grammar.
+
+    ``n_vocab`` enables the per-vocabulary token trie (``TokenIndex``, built once here and
+    shared by clones); pass a prebuilt ``index`` to share it between samplers."""
 
     name = "grammar"
 
     def __init__(self, vocab: GrammarVocab, grammar_str: str | bytes, grammar_root: str = "root", *,
                  lazy: bool = False, trigger_patterns: Sequence[str] = (),
-                 trigger_tokens: Sequence[int] = ()) -> None:
+                 trigger_tokens: Sequence[int] = (), n_vocab: int | None = None,
+                 index: TokenIndex | None = None) -> None:
         self.vocab = vocab
         self.grammar_str = grammar_str
         self.grammar_root = grammar_root
@@ -31,16 +41,20 @@ class GrammarSampler:
         self._patterns = list(trigger_patterns)
         self._tokens = list(trigger_tokens)
         self.grammar = self._new()
+        self.index = index if index is not None or n_vocab is None else TokenIndex(vocab, n_vocab)
 
     def _new(self) -> Grammar:
         return Grammar.from_text(self.grammar_str, self.grammar_root, vocab=self.vocab, lazy=self._lazy,
                                  trigger_patterns=self._patterns, trigger_tokens=self._tokens)
 
     def apply(self, cur: Any) -> None:
-        ids = cur["ids"] if isinstance(cur, dict) else cur.ids
-        logits = cur["logits"] if isinstance(cur, dict) else cur.logits
-        keep = self.grammar.apply([int(t) for t in ids])
-        logits[~np.asarray(keep, dtype=bool)] = -np.inf
+        ids = np.asarray(cur.ids)
+        if self.index is not None and ids.size >= _TRIE_MIN:
+            keep = apply_all(self.grammar, self.index)[ids]
+        else:
+            keep = np.asarray(self.grammar.apply(ids.tolist()), dtype=bool)
+        if not keep.all():
+            cur.logits = np.where(keep, cur.logits, np.float32(-np.inf)).astype(np.float32)
 
     def accept(self, token: int) -> None:
         self.grammar.accept(int(token))

@@ -82,7 +82,7 @@ class Span:
     label: str          # e.g. "n_kv", "kv[3].key.len", "ti[0].ne[1]", "kv[5].value[2].len"
 
 
-def _pad(x: int, n: int) -> int:
+def ggml_pad(x: int, n: int) -> int:
     # GGML_PAD on size_t
     return ((x + n - 1) & ~(n - 1)) & SIZE_MAX
 
@@ -161,7 +161,12 @@ class _Reader:
                 lab = f"{label}[{j}]" if j < 4 or j == n - 1 else None
                 out.append(self.string(f"{what}[{j}]", lab) if lab else self._quiet_string(what, j))
             return out
-        out: list[Any] = [b""] * n
+        if n >= _VECTOR_MIN and not self.as_bytes:
+            got = _string_array_vectorized(buf, start, n, self.end)
+            if got is not None:
+                self.pos, out = got
+                return out
+        out = [b""] * n
         unpack, pos = _U64.unpack_from, start
         try:
             # The hot loop of a vocabulary: no per-element checks.  A bad length shows up as an
@@ -189,6 +194,96 @@ class _Reader:
             return self.string(f"{what}[{j}]", "")
         finally:
             self.spans = spans
+
+
+_VECTOR_MIN = 512          # string arrays at least this long go through the numpy path
+_WINDOW = 1 << 18
+
+
+def _string_chain(buf: Any, pos: int, n: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Positions of the ``n`` length prefixes of a string array starting at ``pos``, and the
+    lengths, found with numpy instead of one Python step per string.
+
+    Within a window, a position whose bytes 1..7 are zero may be a prefix of a string shorter
+    than 256 bytes ("candidate"); each candidate's successor is ``c + 8 + byte c``.  Following
+    successors from the window's first prefix by pointer doubling gives the true chain, exact
+    by construction: it stops where a successor is no candidate (a longer string, or the window
+    edge), and that one prefix is read with struct.  None: the array overruns ``end`` (the
+    caller's careful path then reports where).
+    """
+    heads: list[np.ndarray] = []
+    lens: list[np.ndarray] = []
+    count = 0
+    while count < n:
+        if end - pos < 8:
+            return None
+        hi = min(end, pos + _WINDOW)
+        R = np.frombuffer(buf, dtype=np.uint8, count=hi - pos, offset=pos)   # (L,)
+        L = R.size
+        chain = None
+        if L >= 8:
+            z = R == 0
+            ok = z[1:L - 6].copy()
+            for j in range(2, 8):
+                ok &= z[j:L - 7 + j]
+            C = np.flatnonzero(ok)                                           # candidates
+            if C.size and C[0] == 0:
+                nxt = C + 8 + R[C]
+                idx = np.searchsorted(C, nxt)
+                hit = idx < C.size
+                hit[hit] = C[idx[hit]] == nxt[hit]
+                step = np.append(np.where(hit, idx, C.size), C.size)         # sentinel: C.size
+                reach = np.zeros(1, dtype=np.int64)
+                while reach[-1] != C.size and reach.size < n - count:
+                    reach = np.concatenate((reach, step[reach]))
+                    step = step[step]
+                reach = reach[:n - count]
+                cut = np.searchsorted(reach, C.size)  # chain indices increase, sentinel last
+                chain = C[reach[:cut]]
+        if chain is not None and chain.size:
+            ln = R[chain].astype(np.int64)
+            heads.append(chain + pos)
+            lens.append(ln)
+            count += chain.size
+            pos = int(chain[-1] + 8 + ln[-1]) + pos
+            if count >= n or pos + 8 > hi:
+                continue        # done, or the next prefix straddles the window: next window
+        # one string the windows cannot see (>= 256 bytes, or at the window's edge)
+        if end - pos < 8:
+            return None
+        ln1 = _U64.unpack_from(buf, pos)[0]
+        if ln1 > end - pos - 8:
+            return None
+        heads.append(np.array([pos], dtype=np.int64))
+        lens.append(np.array([ln1], dtype=np.int64))
+        count += 1
+        pos += 8 + ln1
+    if pos > end:
+        return None
+    return np.concatenate(heads), np.concatenate(lens)
+
+
+def _string_array_vectorized(buf: Any, start: int, n: int, end: int) -> tuple[int, list[bytes]] | None:
+    """(end position, strings) of a string array, or None to take the per-string path."""
+    found = _string_chain(buf, start, n, end)
+    if found is None:
+        return None
+    heads, lens = found
+    if int(lens.max()) > GGUF_MAX_STRING_LENGTH:
+        return None
+    stop = int(heads[-1] + 8 + lens[-1])
+    # The array's bytes with each 8-byte prefix replaced by one NUL split into the strings in
+    # one C call, unless a string holds a NUL itself.
+    A = np.frombuffer(buf, dtype=np.uint8, count=stop - start, offset=start)
+    rel = heads - start
+    keep = np.ones(A.size, dtype=bool)
+    keep[(rel[:, None] + np.arange(1, 8)).ravel()] = False
+    joined = A[keep]                                        # a copy
+    joined[rel - np.arange(n) * 7] = 0                      # each prefix's first byte
+    if np.count_nonzero(joined) == joined.size - n:         # no NUL but the n separators
+        return stop, joined.tobytes().split(b"\0")[1:]
+    ends = (heads + 8 + lens).tolist()
+    return stop, list(map(buf.__getitem__, map(slice, (heads + 8).tolist(), ends)))
 
 
 def _read_value(r: _Reader, t: int, what: str, label: str) -> Any:
@@ -315,7 +410,7 @@ def _read_tensor_info(r: _Reader, i: int, seen: set[bytes]) -> tuple[bytes, int,
     return name, t, ne, offset
 
 
-def _new_tensor_aborts(ne: list[int]) -> bool:
+def new_tensor_aborts(ne: list[int]) -> bool:
     """ggml_new_tensor_impl's element-count GGML_ASSERT, stricter than gguf.cpp's own check:
     it skips dimensions <= 1 instead of multiplying by them (so a zero dimension does not
     reset the count) and requires INT64_MAX / ne[i] > count (strictly)."""
@@ -373,7 +468,7 @@ def _parse(data: Any, with_data: bool, spans: list[Span] | None) -> GGUFFile:
 
     # the data section starts aligned, but only when there are tensors
     if n_tensors > 0:
-        start = _pad(r.pos, alignment)
+        start = ggml_pad(r.pos, alignment)
         if start > r.end:
             raise r.fail("data-seek", f"the data section would start at {start}, past the end "
                          f"({r.end})")
@@ -390,7 +485,7 @@ def _parse(data: Any, with_data: bool, spans: list[Span] | None) -> GGUFFile:
         if nbytes > SIZE_MAX - (alignment - 1):
             raise r.fail("tensor-size-overflow", f"tensor {name!r} size {nbytes} overflows after "
                          f"padding to {alignment}")
-        padded = _pad(nbytes, alignment)
+        padded = ggml_pad(nbytes, alignment)
         if SIZE_MAX - size < padded:
             raise r.fail("data-size-overflow", f"tensor {name!r}: data section size overflows "
                          f"({size} + {padded})")
@@ -425,7 +520,7 @@ def _read_data(r: _Reader, out: GGUFFile, infos: list[tuple[bytes, int, list[int
     # Quirk: ggml_new_tensor then asserts (the reference process aborts) on shapes gguf.cpp let
     # through; pyggml raises with reason "abort" (the parity compares it with an abort).
     for name, _, ne, _ in infos:
-        if _new_tensor_aborts(ne):
+        if new_tensor_aborts(ne):
             raise r.fail("abort", f"tensor {name!r} with shape {tuple(ne)}: the reference aborts "
                          "in ggml_new_tensor (element count not representable)")
     out.data = memoryview(r.buf)[out.data_offset:out.data_offset + out.data_size]

@@ -175,7 +175,10 @@ def _key_str(key: bytes | str) -> str:
 
 
 def _decode(v: bytes | str) -> str:
-    return v if isinstance(v, str) else v.decode("utf-8", "surrogateescape")
+    # gguf_get_val_str/gguf_get_arr_str hand out C strings: a value ends at its first NUL
+    if isinstance(v, str):
+        return v.split("\0", 1)[0]
+    return v.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def _f32(x: float) -> float:

@@ -21,6 +21,7 @@ COMPONENTS: dict[str, str] = {
     "chat": "pyggml.parity.chat",
     "batch": "pyggml.parity.batch",
     "kv_cells": "pyggml.parity.kv_cells",
+    "memory": "pyggml.parity.memory",
     "sampling": "pyggml.parity.sampling",
     "grammar": "pyggml.parity.grammar",
 }

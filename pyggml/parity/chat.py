@@ -5,8 +5,8 @@ Chat level: ``pyggml.chat.apply_template`` vs ``common_chat_templates_apply`` (t
 Engine level: ``pyggml.chat.render`` vs the reference's Jinja engine (``ps_jinja_render``, the
 pipeline of tests/test-jinja.cpp), comparing the rendered text and the per-character input mask
 (parts with empty pieces dropped and neighbours merged).  Where the reference raises, pyggml
-must raise (``{"error": True}`` on both sides).  Also the reference's own engine cases
-(``ENGINE_CASES``, in the spirit of tests/test-jinja.cpp).
+must raise (``{"error": True}`` on both sides).  Also engine cases of our own (``ENGINE_CASES``) and the
+reference's tests/test-jinja.cpp cases, ported (``chat_cases.py``).
 """
 
 from __future__ import annotations
@@ -217,6 +217,22 @@ def engine_cases() -> Iterator[Case]:
                    engine_outcome_reference(tmpl, variables_))
 
 
+def ported_test_jinja_cases() -> Iterator[Case]:
+    """The reference's tests/test-jinja.cpp cases (present in a source checkout of the tree;
+    an installed package ships only models/ and grammars/, and then has none)."""
+    from .chat_cases import ported_cases
+
+    path = reference_tree() / "tests" / "test-jinja.cpp"
+    if not path.is_file():
+        return
+    ported = ported_cases(path)
+    if len(ported) < 250:
+        raise FixtureError(f"only {len(ported)} test_template cases translated from {path}")
+    for name, tmpl, variables_ in ported:
+        yield Case(f"test-jinja/{name}", engine_outcome_ours(tmpl, variables_),
+                   engine_outcome_reference(tmpl, variables_))
+
+
 def template_sources() -> list[tuple[str, str]]:
     """(name, source) of every reference template, then SmolLM2's (from its GGUF metadata)."""
     from ..chat.gguf_meta import chat_templates
@@ -284,5 +300,25 @@ def chat_cases(opts: Options) -> Iterator[Case]:
 
 def cases(opts: Options) -> Iterator[Case]:
     yield from engine_cases()
+    yield from ported_test_jinja_cases()
     yield from template_cases(opts)
     yield from chat_cases(opts)
+
+
+def per_template(opts: Options) -> dict[str, tuple[int, int]]:
+    """Cases and mismatches per template (engine and chat level together), for the report."""
+    from . import first_difference
+
+    out: dict[str, tuple[int, int]] = {}
+    for case in cases(opts):
+        key = case.name.split("/", 1)[0].removeprefix("chat:")
+        n, bad = out.get(key, (0, 0))
+        out[key] = (n + 1, bad + (first_difference(case.ours, case.reference) is not None))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    for key, (n, bad) in per_template(Options(full="--full" in sys.argv)).items():
+        print(f"{key:60s} cases {n:5d}  mismatches {bad}")

@@ -26,21 +26,18 @@ from typing import Any
 from ..errors import GrammarError
 from ..grammar.parser import CHAR_ANY, TOKEN, TOKEN_NOT, Parser
 from ..grammar.runtime import Grammar
-from . import Case, Options
-
-_VENDOR = Path(__file__).resolve().parents[2] / "vendor" / "llama.cpp"
+from ..grammar.tokens import TokenIndex, apply_all
+from . import Case, Options, corpus
 
 
 def vendor_dir() -> Path:
-    if not (_VENDOR / "src" / "llama-grammar.cpp").exists():
-        raise FileNotFoundError(f"the reference tree is missing at {_VENDOR}")
-    return _VENDOR
+    return corpus.reference_tree()
 
 
 def grammar_files() -> list[tuple[str, bytes]]:
     files = sorted((vendor_dir() / "grammars").glob("*.gbnf"))
     if not files:
-        raise FileNotFoundError("no grammars/*.gbnf in the reference tree")
+        raise corpus.FixtureError("no grammars/*.gbnf in the reference tree")
     return [(f.name, f.read_bytes()) for f in files]
 
 
@@ -134,7 +131,7 @@ def test_grammars() -> list[TestGrammar]:
                     strings.append(v2)
             out.append(TestGrammar(f"{fname}:{src.count(chr(10), 0, start) + 1}", value, strings))
     if not out:
-        raise FileNotFoundError("no grammar texts found in the reference's tests")
+        raise corpus.FixtureError("no grammar texts found in the reference's tests")
     return out
 
 
@@ -201,7 +198,8 @@ class GrammarGen:
 
     def valid(self) -> str:
         n = self.rng.randint(1, 4)
-        names = ["root"] + self.rng.sample(["a", "b-c", "x1", "item", "root_1", "root_2", "ws"], n - 1)
+        pool = ["a", "b-c", "x1", "item", "root-1", "Root2", "ws", "root_1"]
+        names = ["root"] + self.rng.sample(pool, n - 1)
         lines = []
         for name in names:
             if self.rng.random() < 0.1:
@@ -426,6 +424,7 @@ def cases(opts: Options) -> Iterator[Case]:
         yield from _grammar_cases(rng, f"test/{tg.name}", tg.text, tg.strings, 10 if full else 1)
     for name, text in HOSTILE_DEFINED.items():
         yield from _grammar_cases(rng, f"hostile/{name}", text, ["a", "aa", "b"], 2)
+    yield from token_cases(opts, rng)
     gen = GrammarGen(rng)
     n_valid, n_broken = (1500, 800) if full else (120, 80)
     for i in range(n_valid + n_broken):
@@ -433,3 +432,134 @@ def cases(opts: Options) -> Iterator[Case]:
         if _refuses(text):
             continue
         yield from _grammar_cases(rng, f"gen/{i}", text, [], 8 if full else 2)
+
+
+# --- token level: apply over a whole vocabulary, accept the chosen token ------------------------
+class TableVocab:
+    """A vocabulary as the grammar reads it (piece per token, EOG flags), taken from the
+    reference's loaded vocab: the grammar is what is under test here, not the tokenizer."""
+
+    def __init__(self, pieces: list[bytes], eog: list[bool]) -> None:
+        self.pieces = pieces
+        self.eog = eog
+        self.eog_ids = frozenset(i for i, e in enumerate(eog) if e)
+
+    def piece(self, token: int) -> bytes:
+        return self.pieces[token]
+
+    def is_eog(self, token: int) -> bool:
+        return token in self.eog_ids
+
+    def tokenize(self, text: bytes, add_special: bool = False, parse_special: bool = True) -> list[int]:
+        raise GrammarError("TableVocab cannot tokenize", reason="no-vocab")
+
+
+def _kept_summary(ids: list[int]) -> dict[str, Any]:
+    import hashlib
+
+    h = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+    return {"n": len(ids), "sha": h, "ids": ids if len(ids) <= 64 else ids[:32]}
+
+
+TOKEN_GRAMMARS = ("json.gbnf", "arithmetic.gbnf", "list.gbnf", "c.gbnf", "chess.gbnf")
+
+
+def token_cases(opts: Options, rng: random.Random) -> Iterator[Case]:
+    from ..reference import grammar as ref
+    from ..reference import model as ref_model
+
+    vocabs = [("smollm2", corpus.smollm2()),
+              ("llama-spm", corpus.reference_tree() / "models" / "ggml-vocab-llama-spm.gguf")]
+    texts = dict(grammar_files())
+    n_gen, n_steps = (20, 24) if opts.full else (1, 6)
+    for vname, path in vocabs:
+        handle, info, log = ref_model.load(str(path), vocab_only=True)
+        if handle == ref.ffi.NULL:
+            raise corpus.FixtureError(f"the reference could not load {path}: {log[-300:]}")
+        try:
+            vocab = TableVocab(*ref.vocab_pieces(handle))
+            ids = list(range(len(vocab.pieces)))
+            index = TokenIndex(vocab, len(ids))
+            for gname in TOKEN_GRAMMARS if opts.full else TOKEN_GRAMMARS[:2]:
+                for gi in range(n_gen):
+                    ours = Grammar.from_text(texts[gname], vocab=vocab)
+                    theirs = ref.Grammar(texts[gname], model=handle)
+                    for step in range(n_steps):
+                        # the trie path (what the sampler uses); the reference-shaped walk
+                        # once per generation
+                        keep_o = ours.apply(ids) if step == 0 else apply_all(ours, index).tolist()
+                        keep_r = theirs.apply(ids)
+                        kept_o = [i for i, k in enumerate(keep_o) if k]
+                        kept_r = [i for i, k in enumerate(keep_r) if k]
+                        name = f"token/{vname}/{gname}/{gi}/{step}"
+                        yield Case(name + "/apply", _kept_summary(kept_o), _kept_summary(kept_r))
+                        if not kept_r:
+                            break
+                        tok = rng.choice(kept_r)
+                        if vocab.is_eog(tok):
+                            break
+                        st_r = theirs.accept(2, tok, b"")
+                        try:
+                            ours.accept(tok)
+                            st_o = _ours_state(ours)
+                        except GrammarError as e:
+                            st_o = {**_ours_state(ours), "error": e.message}
+                        yield Case(name + "/accept", st_o, st_r)
+                        if "error" in st_r:
+                            break
+                    theirs.close()
+            yield from _lazy_cases(opts, rng, vname, handle, vocab, index, texts["json.gbnf"])
+        finally:
+            ref_model.free(handle)
+
+
+# (trigger patterns, trigger tokens as pieces to look up): a search, a full match with a group
+LAZY_TRIGGERS = ([r"\{"], [r"^[\s\S]*?(\{[\s\S]*)$"], [r"<tool_call>", r"\["])
+
+
+def _lazy_full_state(g: Grammar) -> dict[str, Any]:
+    return {**_ours_state(g), "awaiting_trigger": g.awaiting_trigger,
+            "trigger_buffer": "s:" + g.trigger_buffer.hex()}
+
+
+def _lazy_cases(opts: Options, rng: random.Random, vname: str, handle: Any, vocab: TableVocab,
+                index: TokenIndex, text: bytes) -> Iterator[Case]:
+    """Lazy grammars: free text (random ASCII-piece tokens) until a trigger pattern matches,
+    then replay and constrained generation; the state (including the trigger buffer) is
+    compared after every accept, the kept set after every apply."""
+    from ..reference import grammar as ref
+
+    plain = [t for t, p in enumerate(vocab.pieces) if p and p.isascii() and p.isalnum()][:2000]
+    braces = [t for t, p in enumerate(vocab.pieces) if p in (b" {", b"{", b'{"', b"[")]
+    ids = list(range(len(vocab.pieces)))
+    for pi, patterns in enumerate(LAZY_TRIGGERS if opts.full else LAZY_TRIGGERS[:2]):
+        ours = Grammar.from_text(text, vocab=vocab, lazy=True, trigger_patterns=patterns)
+        theirs = ref.Grammar(text, model=handle, lazy=True, trigger_patterns=patterns)
+        seq = [rng.choice(plain) for _ in range(rng.randint(1, 4))] + [rng.choice(braces)]
+        for step in range(len(seq) + (12 if opts.full else 4)):
+            name = f"lazy/{vname}/{pi}/{step}"
+            if step < len(seq):
+                tok = seq[step]
+            else:
+                keep_r = theirs.apply(ids)
+                kept_r = [i for i, k in enumerate(keep_r) if k]
+                kept_o = [i for i, k in enumerate(apply_all(ours, index).tolist()) if k]
+                yield Case(name + "/apply", _kept_summary(kept_o), _kept_summary(kept_r))
+                if not kept_r:
+                    break
+                tok = rng.choice(kept_r)
+                if vocab.is_eog(tok):
+                    break
+            st_r = theirs.accept(2, tok, b"")
+            full_r = theirs.full_state()
+            try:
+                ours.accept(tok)
+                st_o = _lazy_full_state(ours)
+            except GrammarError as e:
+                st_o = {**_lazy_full_state(ours), "error": e.message}
+            if "error" in st_r:
+                full_r["error"] = st_r["error"]
+            yield Case(name + "/accept", st_o, full_r)
+            if "error" in st_r:
+                break
+        theirs.close()

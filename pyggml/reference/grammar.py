@@ -116,6 +116,19 @@ class Grammar:
             res["error"] = uncanon_str(j["error"]).decode("utf-8", "surrogateescape")
         return res
 
+    def accept_chars(self, text: bytes) -> bool:
+        """llama_grammar_accept_str once per UTF-8 character of ``text``, all inside one probe
+        call and with no state dump (for timing).  False when the reference threw."""
+        out = ffi.new("char **")
+        ok = self._lib.ps_grammar_accept(self._g, 3 | 16, 0, text, len(text), out)
+        take_json(out)
+        return bool(ok)
+
+    def apply_keep(self, ids: Any, keep: Any) -> None:
+        """llama_grammar_apply_impl into a caller's cffi buffers (for timing)."""
+        if not self._lib.ps_grammar_apply(self._g, ids, len(keep), keep):
+            raise RuntimeError("probe: llama_grammar_apply_impl threw")
+
     def apply(self, ids: Sequence[int]) -> list[bool]:
         """llama_grammar_apply_impl: which tokens keep a finite logit."""
         n = len(ids)

@@ -40,3 +40,11 @@ def status_combine(s0: int, s1: int) -> int:
 
 def status_is_fail(s: int) -> bool:
     return bool(probe().ps_memory_status_is_fail(s))
+
+
+def kv_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run a KV cache program (``{"config": {...}, "ops": [...]}``, see probe_kv.cpp ps_kv_run):
+    the reference's result and full cache state after every step."""
+    out = ffi.new("char **")
+    probe().ps_kv_run(json.dumps(spec).encode(), out)
+    return take_json(out)

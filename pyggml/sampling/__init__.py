@@ -4,7 +4,19 @@ reference for the same seed (llama.cpp: src/llama-sampler.cpp, include/llama.h).
 Candidate arrays are ``Candidates`` (numpy columns); samplers follow the ``llama_sampler_i``
 protocol (``name``, ``apply``, ``accept``, ``reset``, ``clone``); ``init_*`` build them with the
 reference's disabled-configuration rules; ``Sampler`` is the chain facade with the reference
-tools' defaults.  Infill (needs the vocabulary's EOG/prefix logic) is not here yet.
+tools' defaults (``Sampler(n_vocab, **params)``, ``Sampler.chain([...])``).
+
+Where bit-exactness comes from (each place is commented where it happens):
+
+* randomness: ``_rng`` (std::mt19937 seeded by init_genrand; libstdc++'s generate_canonical
+  for double (two draws, low word first) and float (one draw); discrete_distribution with its
+  no-draw case below two weights);
+* tie order: ``_stlsort`` (libstdc++ partial_sort / introsort replayed when ties are
+  observable, the 128-bucket sort with its INT_MIN bucket quirk);
+* float math: ``_fmath`` (glibc expf reproduced through a proven midpoint guard, glibc
+  logf/log2f/powf called directly, float vs double accumulators as the reference declares them).
+
+Not here: infill (needs the vocabulary's EOG and piece-prefix logic) and grammar (its own area).
 """
 
 from ._rng import DEFAULT_SEED, Mt19937

@@ -27,12 +27,16 @@ class Candidates:
     p: np.ndarray
     selected: int = -1
     sorted: bool = False
+    # ids[i] == i for every i (a fresh vocabulary row, possibly truncated): lets id lookups
+    # index directly instead of searching; any reorder or head drop clears it
+    identity_ids: bool = False
 
     @classmethod
     def from_logits(cls, logits: np.ndarray) -> Candidates:
         """One candidate per vocabulary entry, ids 0..n-1, p = 0 (as ``llama_sampler_sample``)."""
         lg = np.array(logits, dtype=np.float32, copy=True).reshape(-1)
-        return cls(np.arange(lg.size, dtype=np.int32), lg, np.zeros(lg.size, np.float32))
+        return cls(np.arange(lg.size, dtype=np.int32), lg, np.zeros(lg.size, np.float32),
+                   identity_ids=True)
 
     @classmethod
     def from_arrays(cls, ids: np.ndarray, logits: np.ndarray, p: np.ndarray | None = None,
@@ -55,13 +59,14 @@ class Candidates:
 
     def copy(self) -> Candidates:
         return Candidates(self.ids.copy(), self.logits.copy(), self.p.copy(), self.selected,
-                          self.sorted)
+                          self.sorted, self.identity_ids)
 
     def take(self, order: np.ndarray) -> None:
         """Keep the rows at ``order``, in that order (a sort or a filter)."""
         self.ids = self.ids[order]
         self.logits = self.logits[order]
         self.p = self.p[order]
+        self.identity_ids = False
 
     def truncate(self, n: int) -> None:
         """``cur_p->size = n``."""
@@ -74,6 +79,7 @@ class Candidates:
         self.ids = self.ids[n:]
         self.logits = self.logits[n:]
         self.p = self.p[n:]
+        self.identity_ids = self.identity_ids and n == 0
 
     @property
     def token(self) -> int:

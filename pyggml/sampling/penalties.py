@@ -19,25 +19,17 @@ from .candidates import Candidates
 f32 = np.float32
 
 
-def _lookup(ids: np.ndarray, keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each id: (found mask, value) for a small table of distinct keys, without a loop
-    over the ids: a dense table indexed by id when ids are small non-negative ints."""
-    if ids.size == 0:
-        return np.zeros(0, bool), np.zeros(0, values.dtype)
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo >= 0 and hi < (1 << 26):
-        inside = (keys >= 0) & (keys <= hi)
-        found_t = np.zeros(hi + 1, bool)
-        found_t[keys[inside]] = True
-        value_t = np.zeros(hi + 1, values.dtype)
-        value_t[keys[inside]] = values[inside]
-        return found_t[ids], value_t[ids]
-    found = np.isin(ids, keys)
-    out = np.zeros(ids.size, values.dtype)
-    if found.any():
-        order = np.argsort(keys, kind="stable")
-        out[found] = values[order][np.searchsorted(keys[order], ids[found])]
-    return found, out
+def _positions(cur: Candidates, keys: np.ndarray, values: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Every position whose id is one of ``keys`` (distinct) and the value of its key,
+    without a Python loop over the candidates."""
+    if cur.identity_ids:  # ids[i] == i: a key k sits at position k or nowhere
+        inside = (keys >= 0) & (keys < cur.size)
+        return keys[inside].astype(np.int64), values[inside]
+    ids = cur.ids
+    found = np.flatnonzero(np.isin(ids, keys))
+    order = np.argsort(keys, kind="stable")
+    return found, values[order][np.searchsorted(keys[order], ids[found])]
 
 
 class Penalties(BaseSampler):
@@ -75,15 +67,15 @@ class Penalties(BaseSampler):
         if self.counts:
             keys = np.fromiter(self.counts.keys(), dtype=np.int64, count=len(self.counts))
             vals = np.fromiter(self.counts.values(), dtype=np.int64, count=len(self.counts))
-            hit, cnt = _lookup(cur.ids, keys, vals)
-            if hit.any():
+            pos, cnt = _positions(cur, keys, vals)
+            if pos.size:
                 lg = cur.logits.copy()
-                h = lg[hit]
+                h = lg[pos]
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     h = np.where(h <= 0, h * self.repeat, h / self.repeat).astype(np.float32)
-                    c = cnt[hit].astype(np.float32)
+                    c = cnt.astype(np.float32)
                     h = h - (c * self.freq + f32(1.0) * self.present)
-                lg[hit] = h
+                lg[pos] = h
                 cur.logits = lg
         cur.sorted = False
 
@@ -242,11 +234,11 @@ class Dry(BaseSampler):
             pen_tok.append(tok)
             pen_val.append(f32(float(self.multiplier) * math.pow(float(self.base), e)))
         if pen_tok:
-            hit, val = _lookup(cur.ids, np.asarray(pen_tok, np.int64),
-                               np.asarray(pen_val, np.float32))
+            pos, val = _positions(cur, np.asarray(pen_tok, np.int64),
+                                  np.asarray(pen_val, np.float32))
             lg = cur.logits.copy()
             with np.errstate(over="ignore", invalid="ignore"):
-                lg[hit] = lg[hit] - val[hit]
+                lg[pos] = lg[pos] - val
             cur.logits = lg
         cur.sorted = False
 
@@ -282,6 +274,6 @@ class LogitBias(BaseSampler):
             if search:
                 keys = np.fromiter(search.keys(), dtype=np.int64, count=len(search))
                 vals = np.asarray(list(search.values()), dtype=np.float32)
-                hit, val = _lookup(cur.ids, keys, vals)
-                lg[hit] = lg[hit] + val[hit]
+                pos, val = _positions(cur, keys, vals)
+                lg[pos] = lg[pos] + val
         cur.logits = lg

@@ -161,7 +161,7 @@ class Sampler:
             cache = self._rows = (ids, p)
         view = lg.view()
         view.flags.writeable = False
-        cur = Candidates(cache[0], view, cache[1])
+        cur = Candidates(cache[0], view, cache[1], identity_ids=True)
         self._chain.apply(cur)
         if not 0 <= cur.selected < cur.size:
             raise ValueError(f"the sampler chain selected no token (selected={cur.selected}, "

@@ -1,9 +1,9 @@
 """The GGUF metadata the vocabulary needs (key -> value), nothing else.
 
-A small reader of the GGUF header and key/value section (ggml/src/gguf.cpp layout, v2/v3,
-little endian).  It stays behind ``read_metadata`` so that it can be swapped for
-``pyggml.model.gguf.parse`` once that parser lands; ``metadata_from_gguffile`` already accepts
-its ``GGUFFile`` (``.kv`` list of ``KV(key, type, value, arr_type)``).
+Files are read with ``pyggml.model.gguf`` (``read_metadata``); ``metadata_from_gguffile``
+adapts its ``GGUFFile`` (``.kv`` list of ``KV(key, type, value, arr_type)``).  ``parse_metadata``
+is a small stand-alone reader of the header and key/value section (v2/v3, little endian) for
+raw buffers.
 """
 
 from __future__ import annotations
@@ -123,14 +123,11 @@ def parse_metadata(data: bytes | memoryview) -> dict[str, Value]:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Value]:
-    import mmap
+    """Metadata of a GGUF file, through ``pyggml.model.gguf.parse_file`` (the project's
+    parser, with the reference's validation)."""
+    from ..model import gguf
 
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        view = memoryview(m)
-        try:
-            return parse_metadata(view)
-        finally:
-            view.release()
+    return metadata_from_gguffile(gguf.parse_file(path))
 
 
 def metadata_from_gguffile(g: Any) -> dict[str, Value]:

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
 
 from . import unicode as U
 
@@ -329,53 +331,47 @@ def _split_gpt2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]
     start = 0
     WS, LET, NUM = U.WHITESPACE, U.LETTER, U.NUMBER
     for seg in offsets:
-        ini, end = start, start + seg
-        start = end
-
-        def f(p: int, ini: int = ini, end: int = end) -> int:
-            return fl[p] if ini <= p < end else 0
-
-        def c(p: int, ini: int = ini, end: int = end) -> int:
-            return cpts[p] if ini <= p < end else _OOR
-
-        prev = ini
-        pos = ini
+        # local copies padded with "no codepoint" (flags 0, cpt -1) past the segment end
+        c = cpts[start : start + seg] + [_OOR] * 3
+        f = fl[start : start + seg] + [0] * 3
+        start += seg
+        end = seg
+        prev = pos = 0
         while pos < end:
-            cpt = cpts[pos]
-            flags = fl[pos]
+            cpt = c[pos]
+            flags = f[pos]
             if cpt == 0x27 and pos + 1 < end:  # '
-                n1 = c(pos + 1)
+                n1 = c[pos + 1]
                 if n1 in (0x73, 0x74, 0x6D, 0x64):  # s t m d
                     out.append(pos + 2 - prev)
                     pos = prev = pos + 2
                     continue
-                if pos + 2 < end:
-                    n2 = c(pos + 2)
-                    if (n1, n2) in ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C)):  # re ve ll
-                        out.append(pos + 3 - prev)
-                        pos = prev = pos + 3
-                        continue
-            f2 = f(pos + 1) if cpt == 0x20 else flags
+                if pos + 2 < end and (n1, c[pos + 2]) in ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C)):
+                    out.append(pos + 3 - prev)
+                    pos = prev = pos + 3
+                    continue
+            f2 = f[pos + 1] if cpt == 0x20 else flags
             if f2 & LET:
                 pos += cpt == 0x20
-                while f2 & LET:
+                while f[pos] & LET:
                     pos += 1
-                    f2 = f(pos)
             elif f2 & NUM:
                 pos += cpt == 0x20
-                while f2 & NUM:
+                while f[pos] & NUM:
                     pos += 1
-                    f2 = f(pos)
             elif not (f2 & (WS | LET | NUM)) and f2:
                 pos += cpt == 0x20
-                while not (f2 & (WS | LET | NUM)) and f2:
+                while True:
+                    f2 = f[pos]
+                    if (f2 & (WS | LET | NUM)) or not f2:
+                        break
                     pos += 1
-                    f2 = f(pos)
             else:
-                nws = 0
-                while f(pos + nws) & WS:
+                nws = pos
+                while f[nws] & WS:
                     nws += 1
-                if nws > 1 and c(pos + nws) != _OOR:
+                nws -= pos
+                if nws > 1 and nws + pos < end:
                     pos += nws - 1
                 elif nws > 0:
                     pos += nws
@@ -387,9 +383,8 @@ def _split_gpt2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]
     return out
 
 
-def _split_llama3_family(
-    cpts: list[int], fl: list[int], offsets: list[int], *, max_digits: int, marks: bool
-) -> list[int]:
+def _split_llama3_family(cpts: list[int], fl: list[int], offsets: list[int], *, max_digits: int,
+                         marks: bool) -> list[int]:
     """llama3 (``\\p{N}{1,3}``), qwen2 (``\\p{N}``) and qwen35 (letters also take marks)."""
     out: list[int] = []
     start = 0
@@ -397,69 +392,61 @@ def _split_llama3_family(
     LET = U.LETTER | U.ACCENT_MARK if marks else U.LETTER
     tolower = U.tolower
     for seg in offsets:
-        ini, end = start, start + seg
-        start = end
-
-        def f(p: int, ini: int = ini, end: int = end) -> int:
-            return fl[p] if ini <= p < end else 0
-
-        def c(p: int, ini: int = ini, end: int = end) -> int:
-            return cpts[p] if ini <= p < end else _OOR
-
-        prev = ini
-        pos = ini
+        c = cpts[start : start + seg] + [_OOR] * 3
+        f = fl[start : start + seg] + [0] * 3
+        start += seg
+        end = seg
+        prev = pos = 0
         while pos < end:
-            cpt = cpts[pos]
-            flags = fl[pos]
+            cpt = c[pos]
+            flags = f[pos]
             if cpt == 0x27 and pos + 1 < end:
-                n1 = tolower(c(pos + 1))
+                n1 = tolower(c[pos + 1])
                 if n1 in (0x73, 0x74, 0x6D, 0x64):
                     out.append(pos + 2 - prev)
                     pos = prev = pos + 2
                     continue
-                if pos + 2 < end:
-                    n2 = tolower(c(pos + 2))
-                    if (n1, n2) in ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C)):
-                        out.append(pos + 3 - prev)
-                        pos = prev = pos + 3
-                        continue
-            if not (cpt == 0x0D or cpt == 0x0A or flags & NUM) and (flags & LET or f(pos + 1) & LET):
+                if pos + 2 < end and (n1, tolower(c[pos + 2])) in ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C)):
+                    out.append(pos + 3 - prev)
+                    pos = prev = pos + 3
+                    continue
+            if not (cpt == 0x0D or cpt == 0x0A or flags & NUM) and (flags & LET or f[pos + 1] & LET):
                 pos += 1
-                while f(pos) & LET:
+                while f[pos] & LET:
                     pos += 1
             elif flags & NUM:
                 if max_digits == 1:
                     pos += 1
                 else:
                     ini_n = pos
-                    while f(pos) & NUM:
+                    while f[pos] & NUM:
                         pos += 1
                         if pos - ini_n >= max_digits:
                             out.append(pos - prev)
                             prev = pos
                             ini_n = pos
             else:
-                f2 = f(pos + 1) if cpt == 0x20 else flags
+                f2 = f[pos + 1] if cpt == 0x20 else flags
                 if not (f2 & (WS | LET | NUM)) and flags:
                     pos += cpt == 0x20
-                    while not (f2 & (WS | LET | NUM)) and f2:
+                    while True:
+                        f2 = f[pos]
+                        if (f2 & (WS | LET | NUM)) or not f2:
+                            break
                         pos += 1
-                        f2 = f(pos)
-                    c2 = c(pos)
-                    while c2 == 0x0D or c2 == 0x0A:
+                    while c[pos] == 0x0D or c[pos] == 0x0A:
                         pos += 1
-                        c2 = c(pos)
                 else:
                     nws = 0
                     last_rn = 0
-                    while f(pos + nws) & WS:
-                        c2 = c(pos + nws)
+                    while f[pos + nws] & WS:
+                        c2 = c[pos + nws]
                         if c2 == 0x0D or c2 == 0x0A:
                             last_rn = pos + nws + 1
                         nws += 1
                     if last_rn > 0:
                         pos = last_rn
-                    elif nws > 1 and c(pos + nws) != _OOR:
+                    elif nws > 1 and pos + nws < end:
                         pos += nws - 1
                     elif nws > 0:
                         pos += nws
@@ -634,46 +621,68 @@ def _split_regex(text: str, pattern: re.Pattern[str], offsets: list[int]) -> lis
     return out
 
 
-def _collapsed_text(cpts: list[int], fl: list[int]) -> str:
-    out = []
-    for c, f in zip(cpts, fl, strict=True):
-        if c < 128:
-            out.append(chr(c))
-        elif f & U.WHITESPACE:
-            out.append("\x0b")
-        else:
-            out.append(chr(_UCAT_BYTE.get(f & U.MASK_CATEGORIES, 0xD0)))
-    return "".join(out)
+@functools.cache
+def _collapse_table() -> np.ndarray:
+    """uint8 per codepoint: the char the reference's collapsed text holds for it."""
+    fl = U.flags_table()
+    cat = np.full(256, 0xD0, dtype=np.uint8)
+    for flag, byte in _UCAT_BYTE.items():
+        cat[flag] = byte
+    table = np.where(fl & U.WHITESPACE, np.uint8(0x0B), cat[fl & U.MASK_CATEGORIES]).astype(np.uint8)
+    table[:128] = np.arange(128, dtype=np.uint8)
+    return table
 
 
-def _wide_text(cpts: list[int], fl: list[int]) -> str:
-    return "".join("\x0b" if c > 0x7F and f & U.WHITESPACE else chr(c) for c, f in zip(cpts, fl, strict=True))
+def _collapsed_text(arr: np.ndarray) -> str:
+    """llama.cpp: unicode_regex_split text_collapsed (one latin-1 char per codepoint)."""
+    table = _collapse_table()
+    inside = arr < U.MAX_CODEPOINTS
+    out = np.where(inside, table[np.where(inside, arr, 0)], np.uint8(0xD0)).astype(np.uint8)
+    return out.tobytes().decode("latin-1")
+
+
+def _wide_text(arr: np.ndarray, fl: np.ndarray) -> str:
+    """The std::wregex input: codepoints, non-ASCII whitespace replaced by 0x0B."""
+    w = np.where((arr > 0x7F) & (fl & U.WHITESPACE != 0), 0x0B, arr).astype("<u4")
+    return w.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 @dataclass
 class Splitter:
+    """The pre-tokenizer of one vocabulary: its regex list and byte encoding."""
+
     regexes: list[str]
     byte_encode: bool = True
-    _kimi: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if KIMI_K2 in self.regexes:
-            raise NotImplementedError("kimi-k2 pre-tokenizer is not ported yet")
+            raise NotImplementedError("the kimi-k2 pre-tokenizer is not ported yet")
         for rx in self.regexes:
             if rx not in _CUSTOM:
-                _compiled(rx)  # fail at load like the reference would at first use
+                _compiled(rx)  # fail at load, not at first use
 
     def split(self, data: bytes) -> list[bytes]:
         """llama.cpp: unicode_regex_split -> the words (byte-encoded when ``byte_encode``)."""
-        cpts = U.cpts_from_utf8(data)
-        ft = U._flags_list()
-        fl = [ft[c] if c < U.MAX_CODEPOINTS else U.UNDEFINED for c in cpts]
+        try:
+            text: str | None = data.decode("utf-8")
+            cpts = list(map(ord, text))
+        except UnicodeDecodeError:
+            text = None
+            cpts = U.cpts_from_utf8(data)
+            if cpts and max(cpts) > 0x10FFFF:
+                U.cpts_to_utf8(cpts)  # raises like the reference does when it re-encodes words
+        arr = np.array(cpts, dtype=np.int64)
+        ft = U.flags_table()
+        fl_arr = np.where(arr < U.MAX_CODEPOINTS, ft[np.minimum(arr, U.MAX_CODEPOINTS - 1)], U.UNDEFINED)
+        fl: list[int] | None = None
         offsets = [len(cpts)]
         collapsed: str | None = None
         wide: str | None = None
         for rx in self.regexes:
             custom = _CUSTOM.get(rx)
             if custom is not None:
+                if fl is None:
+                    fl = fl_arr.tolist()
                 tmp = custom(cpts, fl, offsets)
                 if tmp:
                     offsets = tmp
@@ -681,28 +690,19 @@ class Splitter:
             pattern, collapse = _compiled(rx)
             if collapse:
                 if collapsed is None:
-                    collapsed = _collapsed_text(cpts, fl)
+                    collapsed = _collapsed_text(arr)
                 offsets = _split_regex(collapsed, pattern, offsets)
             else:
                 if wide is None:
-                    wide = _wide_text(cpts, fl)
+                    wide = _wide_text(arr, fl_arr)
                 offsets = _split_regex(wide, pattern, offsets)
-        full = U.cpts_to_utf8(cpts)
-        # words as byte slices of the re-encoded text
-        if len(full) == len(cpts):  # ASCII fast path
-            bounds = offsets
-            words = []
-            pos = 0
-            for n in bounds:
-                words.append(full[pos : pos + n])
-                pos += n
-        else:
-            s = "".join(map(chr, cpts))
-            words = []
-            pos = 0
-            for n in offsets:
-                words.append(s[pos : pos + n].encode("utf-8", "surrogatepass"))
-                pos += n
+        if text is None:
+            text = "".join(map(chr, cpts))  # U+FFFD for undecodable bytes, surrogates kept
+        words: list[bytes] = []
+        pos = 0
+        for n in offsets:
+            words.append(text[pos : pos + n].encode("utf-8", "surrogatepass"))
+            pos += n
         if self.byte_encode:
             return [U.byte_encode(w) for w in words]
         return words

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import re
 from typing import TYPE_CHECKING
 
 from .unicode import len_utf8
@@ -11,7 +12,50 @@ if TYPE_CHECKING:
     from .vocab import Vocab
 
 
+_SPACE = "\u2581".encode()
+
+
+def splittable(texts: list[bytes]) -> bool:
+    """True when no token holds a non-space char directly followed by U+2581: then no merge can
+    span the boundary in front of a space run, and the text splits into independent chunks
+    there.  (The reference's rev_merge fallback is never taken: every merged symbol is a
+    token, so chunks need no shared state.)"""
+    for t in texts:
+        i = t.find(_SPACE, 1)
+        while i != -1:
+            if t[max(0, i - 3) : i] != _SPACE:
+                return False
+            i = t.find(_SPACE, i + 1)
+    return True
+
+
+_CHUNK = re.compile(rb"(?<!\xe2\x96\x81)(?=\xe2\x96\x81)")
+
+
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
+    if vocab._spm_splittable:
+        try:
+            text.decode("utf-8")  # symbol boundaries line up with chars only on valid UTF-8
+        except UnicodeDecodeError:
+            _tokenize(vocab, text, out)
+            return
+        cache = vocab._word_cache
+        for chunk in _CHUNK.split(text):
+            if not chunk:
+                continue
+            ids = cache.get(chunk)
+            if ids is None:
+                ids = []
+                _tokenize(vocab, chunk, ids)
+                if len(cache) > 200_000:
+                    cache.clear()
+                cache[chunk] = ids
+            out.extend(ids)
+        return
+    _tokenize(vocab, text, out)
+
+
+def _tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
     n = len(text)
     starts: list[int] = []
     lens: list[int] = []

@@ -3,10 +3,14 @@
 llama.cpp: src/llama-vocab.cpp (llama_vocab::impl::load, tokenizer_st_partition, tokenize,
 token_to_piece, detokenize).  Token texts are kept as bytes (GGUF strings are bytes; the
 reference compares them byte-wise).
+
+Layering note: the special-token cache order reuses ``pyggml.sampling._stlsort.std_sort``
+(libstdc++ introsort replay); that helper belongs in a shared low-level module.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -432,6 +436,7 @@ class Vocab:
         self._specials = {True: every, False: [e for e in every if not e[2] & (ATTR_CONTROL | ATTR_UNKNOWN)]}
 
     def _init_tokenizer(self) -> None:
+        self._spm_splittable = self.type == TYPE_SPM and spm.splittable(self.texts)
         if self.type == TYPE_BPE:
             self.splitter = Splitter(list(self.pre.regexes), self.pre.byte_encode)
         elif self.type == TYPE_UGM:
@@ -523,13 +528,18 @@ class Vocab:
         attrs = self.attrs
         mask = ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN
         ids = [i for i, a in enumerate(attrs) if a & mask]
-        # std::sort by length, descending.  It is not stable; we keep id order among equal
-        # lengths (identical whenever equal-length specials never overlap in the text).
-        ids.sort(key=lambda i: -len(self.texts[i]))
+        # std::sort by length, descending: not stable, so the order among equal lengths is
+        # whatever libstdc++'s introsort leaves; replayed exactly.  (The replay lives with the
+        # sampler, which needs the same thing; see the note in the module docstring.)
+        from ..sampling._stlsort import std_sort
+
+        lengths = [float(len(t)) for t in self.texts]
+        ids = std_sort(lengths, ids)
         self.special_tokens_cache = ids
         # the reference fills its piece cache at load; we fill ours on first use (same values:
         # attributes never change after this point except LSTRIP/RSTRIP, which pieces ignore)
         self._pieces: dict[int, bytes] = {}
+        self._tables: tuple[list[bytes], list[bytes]] | None = None
 
     def _per_model_attrs(self) -> None:
         t2id = self.token_to_id
@@ -741,6 +751,16 @@ class Vocab:
             return bytes([_strtol_hex(text[3:5])])
         return b""
 
+    def _piece_table(self, special: bool) -> list[bytes]:
+        """Every token's piece (built on first use), with control/unknown ones emptied unless
+        ``special``: the reference's piece cache plus its ``special`` check."""
+        if self._tables is None:
+            full = [self._pieces.get(i) or self._piece_uncached(i) for i in range(len(self.texts))]
+            hide = ATTR_UNKNOWN | ATTR_CONTROL
+            plain = [b"" if a & hide else p for p, a in zip(full, self.attrs, strict=True)]
+            self._tables = (plain, full)
+        return self._tables[int(special)]
+
     def token_to_piece(self, token: int, lstrip: int = 0, special: bool = False) -> bytes:
         """The bytes of one token (llama_token_to_piece).  Control and unknown tokens give
         ``b""`` unless ``special``; up to ``lstrip`` leading spaces are removed."""
@@ -762,8 +782,8 @@ class Vocab:
         if self.type == TYPE_NONE:
             return b""
         toks = list(tokens)
-        for tk in toks:
-            self._check(tk)
+        if toks and (min(toks) < 0 or max(toks) >= len(self.texts)):
+            self._check(min(toks) if min(toks) < 0 else max(toks))
         remove_space = self.add_space_prefix
         sp = self.special
         if remove_special and self.add_bos and toks and toks[0] == sp["bos"]:
@@ -771,10 +791,12 @@ class Vocab:
             toks = toks[1:]
         if remove_special and self.add_eos and toks and toks[-1] == sp["eos"]:
             toks = toks[:-1]
-        parts = []
-        for tk in toks:
-            parts.append(self.token_to_piece(tk, int(remove_space), unparse_special))
-            remove_space = False
+        if not toks:
+            return b""
+        table = self._piece_table(unparse_special)
+        head = self.token_to_piece(toks[0], int(remove_space), unparse_special)
+        parts = [head]
+        parts.extend(map(table.__getitem__, toks[1:]))
         text = b"".join(parts)
         if self.clean_spaces and text:
             text = _clean_spaces(text)
@@ -800,10 +822,15 @@ def _strtol_hex(b: bytes) -> int:
 
 def _decode_gpt2(text: bytes) -> bytes:
     """llama.cpp: llama_decode_text (GPT-2 stand-ins back to bytes)."""
+    try:
+        mapped = text.decode("utf-8").translate(_gpt2_table())
+        if max(mapped, default="\0") < "\u0100":
+            return mapped.encode("latin-1")
+    except UnicodeDecodeError:
+        pass
     u2b = U.unicode_to_byte()
     out = bytearray()
-    cpts = U.cpts_from_utf8(text)
-    for c in cpts:
+    for c in U.cpts_from_utf8(text):
         ch = chr(c)
         b = u2b.get(ch)
         if b is not None:
@@ -812,6 +839,16 @@ def _decode_gpt2(text: bytes) -> bytes:
             utf8 = ch.encode("utf-8", "surrogatepass")
             out += b"[UNK_BYTE_0x" + utf8.hex().encode() + text + b"]"
     return bytes(out)
+
+
+@functools.cache
+def _gpt2_table() -> dict[int, int]:
+    """str.translate table: GPT-2 stand-in -> its byte; any other char below U+0100 -> U+FFFF
+    (so that the fast path sees it is not a stand-in)."""
+    table = {c: 0xFFFF for c in range(256)}
+    for ch, b in U.unicode_to_byte().items():
+        table[ord(ch)] = b
+    return table
 
 
 def _clean_spaces(buf: bytes) -> bytes:

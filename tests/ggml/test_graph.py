@@ -27,7 +27,9 @@ def f32(*shape: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def cpu():
-    return Backend.cpu(2)
+    # one thread: libggml-cpu uses OpenMP above one, and a 2-core CI box shared with other
+    # test processes (some forking) is no place for spinning OpenMP workers
+    return Backend.cpu(1)
 
 
 @pytest.fixture

@@ -4,13 +4,15 @@ test-tokenizer-0 runs them: add_special=false, parse_special=false."""
 from __future__ import annotations
 
 import pytest
+from vocab_helpers import ours
 
 from pyggml.parity import corpus
 
-from vocab_helpers import ours
-
-WITH_VECTORS = sorted(p.name.removeprefix("ggml-vocab-").removesuffix(".gguf")
-                      for p in corpus.vocab_ggufs() if p.with_name(p.name + ".inp").exists())
+WITH_VECTORS = sorted(
+    p.name.removeprefix("ggml-vocab-").removesuffix(".gguf")
+    for p in corpus.vocab_ggufs()
+    if p.with_name(p.name + ".inp").exists()
+)
 
 
 def test_every_reference_vector_file_is_found():
@@ -24,4 +26,6 @@ def test_inp_out(name):
     expected = path.with_name(path.name + ".out").read_text(encoding="utf-8").split("\n")
     v = ours(name)
     for text, line in zip(texts, expected, strict=False):
-        assert v.tokenize(text, add_special=False, parse_special=False) == [int(x) for x in line.split()], text
+        assert v.tokenize(text, add_special=False, parse_special=False) == [int(x) for x in line.split()], (
+            text
+        )

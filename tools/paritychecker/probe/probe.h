@@ -70,6 +70,8 @@ void   ps_swa_is_masked(uint32_t n_swa, int swa_type, const int32_t * p0s, int n
 // memory statuses (src/llama-memory.cpp)
 int    ps_memory_status_combine(int s0, int s1);
 int    ps_memory_status_is_fail(int s);
+// kv cache without a model (probe_kv.cpp): a program of decodes and sequence ops
+int    ps_kv_run(const char * spec_json, char ** out_json);
 
 #ifdef __cplusplus
 }

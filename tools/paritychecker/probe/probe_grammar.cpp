@@ -168,8 +168,9 @@ extern "C" char * ps_grammar_state(void * g) {
 }
 
 // kind: 0 = llama_grammar_accept_str(piece), 1 = llama_grammar_accept_token(token, piece),
-// 2 = llama_grammar_accept_impl(token) (needs a vocab; aborts on EOG with no complete stack).
-// Returns 1, or 0 when the reference threw (*out then holds the message and the state).
+// 2 = llama_grammar_accept_impl(token) (needs a vocab; aborts on EOG with no complete stack),
+// 3 = llama_grammar_accept_str once per UTF-8 character of piece (for timing); kind | 16: no
+// state in *out. Returns 1, or 0 when the reference threw (*out then holds the message).
 extern "C" int ps_grammar_accept(void * gp, int kind, int32_t token, const char * piece, size_t len,
                                  char ** out) {
     auto & g = *(llama_grammar *) gp;
@@ -177,9 +178,18 @@ extern "C" int ps_grammar_accept(void * gp, int kind, int32_t token, const char 
     int ok = 1;
     try {
         const std::string p(piece ? piece : "", piece ? len : 0);
-        if (kind == 0) {
+        if ((kind & 15) == 3) {
+            for (size_t i = 0; i < p.size();) {
+                size_t k = 1;
+                while (i + k < p.size() && (static_cast<uint8_t>(p[i + k]) & 0xC0) == 0x80) {
+                    k++;
+                }
+                llama_grammar_accept_str(g, p.substr(i, k));
+                i += k;
+            }
+        } else if ((kind & 15) == 0) {
             llama_grammar_accept_str(g, p);
-        } else if (kind == 1) {
+        } else if ((kind & 15) == 1) {
             llama_grammar_accept_token(g, token, p);
         } else {
             llama_grammar_accept_impl(g, token);
@@ -188,7 +198,9 @@ extern "C" int ps_grammar_accept(void * gp, int kind, int32_t token, const char 
         ok = 0;
         j["error"] = probe::str(e.what(), strlen(e.what()));
     }
-    j["state"] = state_json(g);
+    if (!(kind & 16)) {
+        j["state"] = state_json(g);
+    }
     *out = probe::dup(j);
     return ok;
 }

@@ -8,6 +8,13 @@
 
 #include "llama-hparams.h"
 #include "llama-kv-cells.h"
+#include "llama-kv-cache.h"
+#include "llama-batch.h"
+#include "llama-model.h"
+#include "llama-vocab.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
 #include "llama-memory.h"
 
 #include <map>
@@ -18,6 +25,14 @@
 using probe::json;
 
 namespace {
+
+std::string take_log() {
+    const size_t n = ps_log_take(nullptr, 0);
+    std::string s(n + 1, '\0');
+    ps_log_take(s.data(), n + 1);
+    s.resize(n);
+    return s;
+}
 
 json cells_state(const llama_kv_cells & c) {
     const uint32_t n = c.size();
@@ -157,4 +172,194 @@ extern "C" int ps_memory_status_combine(int s0, int s1) {
 
 extern "C" int ps_memory_status_is_fail(int s) {
     return llama_memory_status_is_fail((llama_memory_status) s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// llama_kv_cache without a model file: a cache with no layers (so no tensors), driven through
+// its public methods. A program of decodes (llama_batch -> llama_batch_allocr::init -> the
+// splits of init_batch -> prepare -> apply_ubatch + get_n_kv + set_input_kq_mask per ubatch)
+// and sequence operations; the cells of every stream are dumped after each step.
+
+namespace {
+
+// llama_model is abstract; the cache only keeps a reference to it (offload = false)
+struct stub_model : public llama_model {
+    explicit stub_model(const llama_model_params & p) : llama_model(p) {}
+    void load_stats  (llama_model_loader &) override {}
+    void load_hparams(llama_model_loader &) override {}
+    void load_vocab  (llama_model_loader &) override {}
+    bool load_tensors(llama_model_loader &) override { return true; }
+    void load_arch_hparams(llama_model_loader &) override {}
+    void load_arch_tensors(llama_model_loader &) override {}
+    std::unique_ptr<llm_graph_context> build_arch_graph(const llm_graph_params &) const override { return nullptr; }
+};
+
+json kv_state(const llama_kv_cache & kv, uint32_t n_seq_max) {
+    json streams = json::array();
+    for (uint32_t s = 0; s < kv.get_n_stream(); s++) {
+        streams.push_back(cells_state(kv.get_cells((llama_seq_id) s)));
+    }
+    json seq_pos = json::array();
+    for (uint32_t s = 0; s < n_seq_max; s++) {
+        seq_pos.push_back({kv.seq_pos_min(s), kv.seq_pos_max(s)});
+    }
+    return {{"streams", streams}, {"seq_pos", seq_pos}, {"has_shift", kv.get_has_shift()}};
+}
+
+json kv_decode(llama_kv_cache & kv, const json & op, const json & cfg) {
+    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
+    llama_batch_ext ext(4096, 2, 2, n_seq_max, &kv, cfg.value("n_vocab", 32000), 1);
+    const json & lj = op.at(1);
+    // llama_batch from JSON (token batch; NULL fields stay NULL)
+    std::vector<llama_token> token = lj.at("token").get<std::vector<llama_token>>();
+    std::vector<llama_pos> pos;
+    std::vector<int32_t> n_seq_id;
+    std::vector<std::vector<llama_seq_id>> rows;
+    std::vector<llama_seq_id *> seq_id;
+    std::vector<int8_t> logits;
+    llama_batch lb = {};
+    lb.n_tokens = (int32_t) token.size();
+    lb.token = token.data();
+    if (!lj.at("pos").is_null()) {
+        pos = lj.at("pos").get<std::vector<llama_pos>>();
+        lb.pos = pos.data();
+    }
+    if (!lj.at("seq_id").is_null()) {
+        for (const auto & r : lj.at("seq_id")) {
+            rows.push_back(r.get<std::vector<llama_seq_id>>());
+            n_seq_id.push_back((int32_t) rows.back().size());
+        }
+        for (auto & r : rows) {
+            seq_id.push_back(r.data());
+        }
+        seq_id.push_back(nullptr);
+        lb.n_seq_id = n_seq_id.data();
+        lb.seq_id = seq_id.data();
+    }
+    if (!lj.at("logits").is_null()) {
+        logits = lj.at("logits").get<std::vector<int8_t>>();
+        lb.logits = logits.data();
+    }
+    llama_batch_compat::init(ext, lb, 0);
+
+    json res;
+    llama_vocab vocab;
+    llama_batch_allocr balloc(1);
+    take_log();
+    const bool ok = balloc.init(ext, vocab, false);
+    res["init"] = ok;
+    res["log"] = probe::str(take_log());
+    if (!ok) {
+        return res;
+    }
+    // llama_kv_cache::init_batch: the splits, then prepare
+    const uint32_t n_ubatch = op.at(2).get<uint32_t>();
+    balloc.split_reset();
+    std::vector<llama_ubatch> ubatches;
+    while (true) {
+        auto ub = kv.get_n_stream() == 1 ? balloc.split_simple(n_ubatch) : balloc.split_equal(n_ubatch, true, 0);
+        if (ub.n_tokens == 0) {
+            break;
+        }
+        ubatches.push_back(std::move(ub));
+    }
+    res["split_log"] = probe::str(take_log());
+    if (balloc.get_n_used() < balloc.get_n_tokens()) {
+        res["status"] = "failed_prepare";
+        return res;
+    }
+    auto sinfos = kv.prepare(ubatches);
+    res["prepare_log"] = probe::str(take_log());
+    if (sinfos.empty()) {
+        res["status"] = "failed_prepare";
+        return res;
+    }
+    res["status"] = "success";
+    json ubs = json::array();
+    const bool causal = cfg.value("causal", true);
+    const bool f16 = cfg.value("f16", false);
+    for (size_t k = 0; k < ubatches.size(); k++) {
+        const auto & ub = ubatches[k];
+        const auto & si = sinfos[k];
+        kv.apply_ubatch(si, ub);
+        const uint32_t n_kv = kv.get_n_kv(si);
+        json u;
+        u["strm"] = std::vector<int>(si.strm.begin(), si.strm.end());
+        json idxs = json::array();
+        for (const auto & v : si.idxs) {
+            idxs.push_back(v);
+        }
+        u["idxs"] = std::move(idxs);
+        u["n_kv"] = n_kv;
+        // the KQ mask of this ubatch: [n_kv, n_tokens/n_stream, 1, n_stream]
+        const int64_t ns = (int64_t) si.n_stream();
+        ggml_init_params ip = { ggml_tensor_overhead() * 2, nullptr, true };
+        ggml_context * ctx = ggml_init(ip);
+        ggml_tensor * dst = ggml_new_tensor_4d(ctx, f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, n_kv, ub.n_tokens / ns, 1, ns);
+        ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
+        kv.set_input_kq_mask(dst, &ub, causal);
+        u["mask"] = probe::hex(dst->data, ggml_nbytes(dst));
+        ggml_backend_buffer_free(buf);
+        ggml_free(ctx);
+        u["log"] = probe::str(take_log());
+        ubs.push_back(std::move(u));
+    }
+    res["ubatches"] = std::move(ubs);
+    return res;
+}
+
+json run_kv(const json & spec) {
+    const json & cfg = spec.at("config");
+    llama_model_params mp = llama_model_default_params();
+    stub_model model(mp);
+    llama_hparams hparams = {};
+    hparams.swa_type = (llama_swa_type) cfg.value("swa_type", 0);
+    hparams.n_swa = cfg.value("n_swa", 0u);
+    hparams.use_alibi = cfg.value("alibi", false);
+    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
+    take_log();
+    llama_kv_cache kv(model, hparams, GGML_TYPE_F16, GGML_TYPE_F16, false, false, cfg.value("unified", true),
+                      cfg.at("kv_size").get<uint32_t>(), n_seq_max, 1, hparams.n_swa, hparams.swa_type,
+                      nullptr, [](int32_t) { return false; }, nullptr, nullptr);
+    take_log();
+    json steps = json::array();
+    for (const auto & op : spec.at("ops")) {
+        const std::string name = op.at(0).get<std::string>();
+        json r = nullptr;
+        if (name == "decode") {
+            r = kv_decode(kv, op, cfg);
+        } else if (name == "seq_rm") {
+            r = kv.seq_rm(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>());
+        } else if (name == "seq_cp") {
+            kv.seq_cp(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_seq_id>(), op.at(3).get<llama_pos>(),
+                      op.at(4).get<llama_pos>());
+        } else if (name == "seq_keep") {
+            kv.seq_keep(op.at(1).get<llama_seq_id>());
+        } else if (name == "seq_add") {
+            kv.seq_add(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>(),
+                       op.at(4).get<llama_pos>());
+        } else if (name == "seq_div") {
+            kv.seq_div(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>(),
+                       op.at(4).get<int>());
+        } else if (name == "clear") {
+            kv.clear(false);
+        } else {
+            throw std::invalid_argument("unknown kv op: " + name);
+        }
+        steps.push_back({{"result", r}, {"state", kv_state(kv, n_seq_max)}});
+    }
+    return {{"steps", std::move(steps)}};
+}
+
+}  // namespace
+
+extern "C" int ps_kv_run(const char * spec_json, char ** out_json) {
+    *out_json = nullptr;
+    try {
+        *out_json = probe::dup(run_kv(json::parse(spec_json)));
+        return 0;
+    } catch (const std::exception & e) {
+        *out_json = probe::dup(json{{"exception", probe::str(e.what())}});
+        return -1;
+    }
 }

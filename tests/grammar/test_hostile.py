@@ -1,0 +1,78 @@
+"""Untrusted grammars: a clear outcome fast, never a hang, a crash or a RecursionError.
+
+Where the reference's own outcome is defined, it is compared too; where the reference hangs
+or crashes (checked here in a throwaway subprocess), pyggml refuses or handles the grammar.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pyggml.errors import GrammarError
+from pyggml.grammar import Grammar
+from pyggml.parity.grammar import ours_session
+from pyggml.reference import grammar as ref
+
+NEST = 60_000
+
+
+def _timed(text: str) -> tuple[object, float]:
+    t0 = time.perf_counter()
+    try:
+        out: object = Grammar.from_text(text)
+    except GrammarError as e:
+        out = e
+    return out, time.perf_counter() - t0
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ('root ::= "a"{2000000000,2147483647}', "parse"),
+    ('root ::= root "a"', "left-recursion"),
+    ("", "no-rules"),
+    ('root ::= x "a"\nx ::= "" | root', "left-recursion"),
+])
+def test_rejected_like_the_reference(text, reason):
+    out, dt = _timed(text)
+    assert isinstance(out, GrammarError) and out.reason == reason
+    assert dt < 1.0
+    assert ours_session(text, "root", []) == ref.session(text, "root", [])
+
+
+def test_star_of_star_is_a_grammar():
+    out, dt = _timed('root ::= ("a"*)*')
+    assert isinstance(out, Grammar) and dt < 1.0
+    out.accept_str("aaa")
+    assert out.is_complete()
+    steps = [(0, 0, b"a")] * 3
+    assert ours_session('root ::= ("a"*)*', "root", steps) == ref.session('root ::= ("a"*)*', "root", steps)
+
+
+def test_stacks_die_on_first_token():
+    g = Grammar.from_text('root ::= "a"')
+    with pytest.raises(GrammarError, match="Unexpected empty grammar stack"):
+        g.accept_str("z")
+    steps = [(0, 0, b"z")]
+    assert ours_session('root ::= "a"', "root", steps) == ref.session('root ::= "a"', "root", steps)
+
+
+def test_min_above_max_refused_where_the_reference_hangs():
+    out, dt = _timed('root ::= "a"{5,0}')
+    assert isinstance(out, GrammarError) and out.reason == "repetition-bounds" and dt < 1.0
+    assert ref.isolated_call("parse_outcome", 'root ::= "a"{5,0}', timeout=2.0) == {"abnormal": "timeout"}
+
+
+def test_deep_nesting_where_the_reference_crashes():
+    text = "root ::= " + "(" * NEST + '"a"' + ")" * NEST
+    out, dt = _timed(text)
+    assert isinstance(out, Grammar)
+    assert dt < 10.0  # ~0.3 s unloaded; the CI machine is shared
+    out.accept_str("a")
+    assert out.is_complete()
+    assert "abnormal" in ref.isolated_call("parse_outcome", text, timeout=20.0)
+
+
+def test_unbalanced_nesting_fails_fast():
+    out, dt = _timed("root ::= " + "(" * NEST)
+    assert isinstance(out, GrammarError) and dt < 10.0
