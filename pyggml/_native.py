@@ -528,6 +528,9 @@ void   ps_swa_is_masked(uint32_t n_swa, int swa_type, const int32_t * p0s, int n
 int    ps_memory_status_combine(int s0, int s1);
 int    ps_memory_status_is_fail(int s);
 int    ps_kv_run(const char * spec_json, char ** out_json);
+void * ps_kv_bench_new(uint32_t kv_size, uint32_t n_fill);
+int    ps_kv_bench_step(void * handle, uint32_t n_tokens, int mask);
+void   ps_kv_bench_free(void * handle);
 """
 
 # --- llama.h (the reference's public C API; only pyggml.reference calls it) -------------

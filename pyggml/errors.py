@@ -46,10 +46,10 @@ class GrammarError(PyggmlError, ValueError):
     ``message`` is the reference's own text (llama_grammar_parser::parse's ``err.what()``,
     llama_grammar_init_impl's log line, or llama_grammar_accept_*'s runtime_error).
     ``reason`` is a short stable identifier ("parse", "undefined-rule", "no-rules",
-    "missing-root", "left-recursion", "empty-stacks", "eog-not-allowed", and the two
-    cases where pyggml deliberately refuses what makes the reference hang or crash:
-    "repetition-bounds" and "nesting"); ``position`` the byte offset in the grammar text
-    where parsing stopped, when there is one.
+    "missing-root", "left-recursion", "empty-stacks", "eog-not-allowed", "no-vocab",
+    "internal" where the reference would abort, and "repetition-bounds" for ``{m,n}`` with
+    n < m, which the reference never returns from); ``position`` the byte offset in the
+    grammar text where parsing stopped, when there is one.
     """
 
     def __init__(self, message: str, *, reason: str = "parse", position: int | None = None) -> None:

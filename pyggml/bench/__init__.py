@@ -19,6 +19,7 @@ MODULES: list[str] = [
     "pyggml.bench.gguf",
     "pyggml.bench.chat",
     "pyggml.bench.batch",
+    "pyggml.bench.memory",
     "pyggml.bench.model",
     "pyggml.bench.sampling",
     "pyggml.bench.ggml_ops",

@@ -37,7 +37,7 @@ def _vocab_path(name: str) -> Path:
 def _tokenize(name: str, text: str) -> Callable[[], Pair]:
     def factory() -> Pair:
         from ..reference.vocab import RefVocab
-        from ..vocab.vocab import Vocab
+        from ..vocab import Vocab
 
         path = _vocab_path(name)
         ours = Vocab.from_gguf(path)
@@ -57,7 +57,7 @@ def _tokenize(name: str, text: str) -> Callable[[], Pair]:
 def _detokenize(name: str, text: str) -> Callable[[], Pair]:
     def factory() -> Pair:
         from ..reference.vocab import RefVocab
-        from ..vocab.vocab import Vocab
+        from ..vocab import Vocab
 
         path = _vocab_path(name)
         ours = Vocab.from_gguf(path)
@@ -75,7 +75,7 @@ def _detokenize(name: str, text: str) -> Callable[[], Pair]:
 def _load(name: str) -> Callable[[], Pair]:
     def factory() -> Pair:
         from ..reference.vocab import RefVocab
-        from ..vocab.vocab import Vocab
+        from ..vocab import Vocab
 
         path = _vocab_path(name)
 

@@ -43,7 +43,7 @@ def _try(tmpl: Template, messages: list[dict[str, Any]], tools: list[dict[str, A
     stats = Stats()
     try:
         rt = Runtime(root, stats)
-        results = [rt.execute(stmt, ctx) for stmt in tmpl._ast.body]
+        results = [rt.execute(stmt, ctx) for stmt in tmpl.ast.body]
         parts: list[tuple[str, bool]] = []
         gather(results, parts)
         return True, "".join(t for t, _ in parts), msgs, tls, stats

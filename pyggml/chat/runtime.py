@@ -116,6 +116,7 @@ _CMP = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "lteq": "<=", "gteq": ">="
 _ARITH = {nodes.Add: "+", nodes.Sub: "-", nodes.Mul: "*", nodes.Div: "/", nodes.Mod: "%",
           nodes.FloorDiv: "//", nodes.Pow: "**"}
 _FILTER_ALIAS = {"count": "length", "d": "default", "e": "escape", "trim": "strip"}
+_CONST_STR: dict[str, JStr] = {}
 _COERCE_TO_STRING = {"capitalize", "lower", "replace", "strip", "title", "upper", "wordcount"}
 
 
@@ -201,10 +202,10 @@ class Runtime:
 
     def execute(self, node: nodes.Node, ctx: Context) -> Any:
         self.budget.step()
-        meth = getattr(self, "x_" + type(node).__name__, None)
+        meth = _DISPATCH.get(type(node))
         if meth is None:
             raise NotImplementedInEngine(f"unsupported template construct: {type(node).__name__}")
-        return meth(node, ctx)
+        return meth(self, node, ctx)
 
     def x_Output(self, node: nodes.Output, ctx: Context) -> Any:
         # a jinja2 Output groups what the reference keeps as separate statements
@@ -406,7 +407,14 @@ class Runtime:
     def x_Const(self, node: nodes.Const, ctx: Context) -> Any:
         v = node.value
         if isinstance(v, str):
-            return mk(v)
+            # a literal is template text; JStr values are immutable, so one object can serve
+            # every evaluation (usage statistics only ever look at input values)
+            cached = _CONST_STR.get(v)
+            if cached is None:
+                cached = _CONST_STR[v] = mk(v)
+                if len(_CONST_STR) > 4096:
+                    _CONST_STR.clear()
+            return cached
         if v is None or type(v) in (bool, int, float):
             if type(v) is int and not -(2**63) <= v < 2**63:
                 raise EngineError("integer literal out of range")
@@ -737,3 +745,10 @@ def _refuse_dunder(name: str) -> None:
     answer them with undefined; no real template uses them)."""
     if name.startswith("__") and name.endswith("__") or name in ("mro", "func_globals", "gi_frame"):
         raise TemplateError(f"access to {name!r} is refused (template sandbox)")
+
+
+# node class -> Runtime method (x_<NodeName>)
+_DISPATCH: dict[type, Any] = {
+    getattr(nodes, name[2:]): meth for name, meth in vars(Runtime).items()
+    if name.startswith("x_") and hasattr(nodes, name[2:])
+}

@@ -42,7 +42,6 @@ reference in each):
 from __future__ import annotations
 
 import functools
-import json
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -179,7 +178,7 @@ def prelex(source: str) -> str:
                 depth -= 1
             pos += 1
         body = src[body_start:body_end]
-        _check_numbers(body)
+        _check_syntax(body, kind)
         out.append(("{%" + body + "%}") if kind == "%" else ("{{" + body + "}}"))
     return "".join(out)
 
@@ -188,11 +187,26 @@ _STRINGS = re.compile(r"'[^']*'|\"[^\"]*\"")
 _BAD_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[eE_]")
 
 
-def _check_numbers(body: str) -> None:
-    # the reference lexer reads numbers as digits[.digits] only (lexer.cpp consume_numeric):
-    # 1e5 or 1_000 are parser errors there, while jinja2 would accept them
-    if _BAD_NUMBER.search(_STRINGS.sub("''", body)):
+_BAD_OPERATOR = re.compile(r"//|\*\*|,\s*\)")
+_STATEMENTS = {"set", "endset", "if", "elif", "else", "endif", "for", "endfor", "macro", "endmacro",
+               "call", "endcall", "filter", "endfilter", "break", "continue", "generation", "endgeneration"}
+
+
+def _check_syntax(body: str, kind: str) -> None:
+    """Reject at compile time what the reference's lexer/parser rejects but jinja2 accepts
+    (common/jinja/lexer.cpp, parser.cpp)."""
+    code = _STRINGS.sub("''", body)
+    # numbers are digits[.digits] only (lexer.cpp consume_numeric): no 1e5, no 1_000
+    if _BAD_NUMBER.search(code):
         raise TemplateError("template syntax error: numeric literal the reference does not accept")
+    # no // or ** operators, no trailing comma before ")" (f(a,), (1,))
+    if _BAD_OPERATOR.search(code):
+        raise TemplateError("template syntax error: operator the reference does not accept")
+    if kind == "%":
+        word = code.split(None, 1)[0] if code.split() else ""
+        word = re.match(r"[A-Za-z_]*", word).group()  # type: ignore[union-attr]
+        if word not in _STATEMENTS:
+            raise TemplateError(f"template syntax error: unknown statement {word!r}")
 
 
 def _text(text: str) -> str:
@@ -243,7 +257,7 @@ class Template:
             raise TemplateError(f"template source must be a str, got {type(source).__name__}")
         self.source = source
         try:
-            self._ast = _environment().parse(prelex(source))
+            self.ast = _environment().parse(prelex(source))
         except jinja2.TemplateSyntaxError as e:
             raise TemplateError(f"template syntax error: {e}") from None
         except RecursionError:
@@ -267,7 +281,7 @@ class Template:
             for k, v in variables.items():
                 ctx.env[str(k)] = from_json(v, mark_input)
             rt = Runtime(root)
-            results = [rt.execute(stmt, ctx) for stmt in self._ast.body]
+            results = [rt.execute(stmt, ctx) for stmt in self.ast.body]
         except TemplateError:
             raise
         except RecursionError:
@@ -299,11 +313,6 @@ def _compile_cached(source: str) -> Template:
 def render(source: str, variables: Mapping[str, Any], *, mark_input: bool = True, **kw: Any) -> Rendered:
     """Compile (cached) and render ``source`` with ``variables``."""
     return Template.compile(source).render(variables, mark_input=mark_input, **kw)
-
-
-def json_roundtrip(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables as the reference receives them (through JSON text)."""
-    return json.loads(json.dumps(variables, ensure_ascii=False))
 
 
 __all__ = ["Template", "Rendered", "Part", "render", "normalize_parts", "JStr"]

@@ -72,9 +72,6 @@ def mk(text: str, is_input: bool = False) -> JStr:
     return JStr(text, [(text, is_input)])
 
 
-EMPTY_NO_PARTS = JStr("", [])
-
-
 class Undefined:
     __slots__ = ("hint",)
 
@@ -287,7 +284,7 @@ def _hashable(v: Any) -> bool:
         return False
     if t is tuple:
         return all(_hashable(x) for x in v)
-    return t is not Func
+    return t is not Func and t is not Undefined  # value_undefined_t is not hashable
 
 
 def _arr_hashable(v: list | tuple) -> bool:

@@ -314,7 +314,9 @@ class Grammar:
         self.trigger_buffer_positions: list[tuple[int, int, int]] = []
         self.trigger_tokens = list(trigger_tokens)
         self.trigger_patterns = [TriggerPattern(p) for p in trigger_patterns]
+        # caches that depend on the rules only (shared with clones)
         self._advance_cache: dict[Stack, tuple[Stack, ...]] = {}
+        self._accept_cache: dict[tuple[tuple[Stack, ...], int], tuple[Stack, ...]] = {}
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -349,6 +351,7 @@ class Grammar:
         g.trigger_buffer = self.trigger_buffer
         g.trigger_buffer_positions = list(self.trigger_buffer_positions)
         g._advance_cache = self._advance_cache
+        g._accept_cache = self._accept_cache
         return g
 
     # --- state ------------------------------------------------------------------------------
@@ -387,12 +390,21 @@ class Grammar:
                     new_stacks.append(s)
 
     def accept_char(self, chr_: int) -> None:
-        """llama.cpp: llama_grammar_accept (one code point, no error when nothing survives)."""
-        new: list[Stack] = []
-        present: set[Stack] = set()
-        for stack in self.stacks:
-            self._accept_chr(stack, chr_, new, present)
-        self.stacks = new
+        """llama.cpp: llama_grammar_accept (one code point, no error when nothing survives).
+
+        Transitions are cached per (stacks, code point): texts revisit the same states."""
+        key = (tuple(self.stacks), chr_)
+        hit = self._accept_cache.get(key)
+        if hit is None:
+            new: list[Stack] = []
+            present: set[Stack] = set()
+            for stack in self.stacks:
+                self._accept_chr(stack, chr_, new, present)
+            hit = tuple(new)
+            if len(self._accept_cache) > 100_000:
+                self._accept_cache.clear()
+            self._accept_cache[key] = hit
+        self.stacks = list(hit)
 
     def accept_str(self, piece: bytes | str) -> None:
         """llama.cpp: llama_grammar_accept_str.  Raises ``GrammarError`` when no stack
@@ -472,8 +484,13 @@ class Grammar:
             else:
                 cps, partial = decode_utf8(piece, self.partial_utf8)
                 cands.append(Candidate(i, cps, 0, partial, tok))
-        if cands:
-            for c in self.reject_candidates(cands):
+        # the batched walk recurses twice per code point: very long pieces go one by one
+        short = [c for c in cands if len(c.code_points) <= _BATCH_MAX_CPS]
+        if short:
+            for c in self.reject_candidates(short):
+                keep[c.index] = False
+        for c in cands:
+            if len(c.code_points) > _BATCH_MAX_CPS and not _accepts(self, c):
                 keep[c.index] = False
         if logits is not None:
             for i, k in enumerate(keep):
@@ -523,6 +540,45 @@ class Grammar:
             raise GrammarError("this grammar has no vocabulary (token-level use needs one)",
                                reason="no-vocab")
         return self.vocab
+
+
+_BATCH_MAX_CPS = 200
+
+
+def _accepts(g: Grammar, c: Candidate) -> bool:
+    """Whether some stack accepts one candidate: the reference's rejection rules walked
+    iteratively for a single candidate (same answer as the batched walk)."""
+    rules = g.rules
+    cps, n_remain = c.code_points, c.partial[1]
+    if not g.stacks:
+        raise GrammarError("no grammar stacks to match candidates against", reason="internal")
+    todo = [(s, c.offset) for s in g.stacks]
+    seen: set[tuple[Stack, int]] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        s, off = item
+        cp = cps[off]
+        if not s:
+            if cp == 0 and n_remain == 0:
+                return True
+            continue
+        top = s[-1]
+        if rules.types[top] in (TOKEN, TOKEN_NOT):
+            if (n_remain == 0) if cp == 0 else match_token(rules, top, c.id):
+                return True
+            continue
+        if cp == 0:
+            if n_remain == 0 or match_partial_char(rules, top, c.partial):
+                return True
+            continue
+        ok, after = match_char(rules, top, cp)
+        if ok:
+            for ns in g._advance(s[:-1] if rules.is_end(after) else s[:-1] + (after,)):
+                todo.append((ns, off + 1))
+    return False
 
 
 def _reject(g: Grammar, stacks: Sequence[Stack], candidates: list[Candidate]) -> list[Candidate]:
@@ -585,7 +641,7 @@ class TriggerPattern:
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self.regex = re.compile(pattern.encode("utf-8"), re.DOTALL if False else 0)
+        self.regex = re.compile(pattern.encode("utf-8"))
 
     def find(self, text: bytes) -> int | None:
         m = None

@@ -60,7 +60,11 @@ class GrammarSampler:
         self.grammar.accept(int(token))
 
     def reset(self) -> None:
+        old = self.grammar
         self.grammar = self._new()
+        # same text, same rules: keep what the rule-only caches learnt
+        self.grammar._advance_cache = old._advance_cache
+        self.grammar._accept_cache = old._accept_cache
 
     def clone(self) -> GrammarSampler:
         out = GrammarSampler.__new__(GrammarSampler)

@@ -175,20 +175,34 @@ class TokenIndex:
                         h |= (cps >= lo_c) & (cps <= hi_c)
                     if not positive:
                         np.logical_not(h, out=h)
-                packed = np.ascontiguousarray(np.packbits(hits, axis=0).T)
-                keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-                uniq, inverse = np.unique(keys, return_inverse=True)
-                for u in range(len(uniq)):
-                    bits = np.unpackbits(np.frombuffer(uniq[u].tobytes(), dtype=np.uint8))[:len(char_tops)]
-                    if not bits.any():
+                # group the children by which char-topped stacks they match
+                groups: list[tuple[list[int], np.ndarray]] = []
+                if len(char_tops) == 1:
+                    groups.append(([0], children[hits[0]]))
+                elif len(char_tops) <= 62:
+                    weights = np.left_shift(np.int64(1), np.arange(len(char_tops), dtype=np.int64))
+                    codes = weights @ hits.astype(np.int64)
+                    uniq, inverse = np.unique(codes, return_inverse=True)
+                    for u, code in enumerate(uniq.tolist()):
+                        ks = [k for k in range(len(char_tops)) if code >> k & 1]
+                        groups.append((ks, children[inverse.ravel() == u]))
+                else:
+                    packed = np.ascontiguousarray(np.packbits(hits, axis=0).T)
+                    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+                    uniq, inverse = np.unique(keys, return_inverse=True)
+                    for u in range(len(uniq)):
+                        bits = np.unpackbits(np.frombuffer(uniq[u].tobytes(), dtype=np.uint8))
+                        groups.append((np.flatnonzero(bits[:len(char_tops)]).tolist(),
+                                       children[inverse.ravel() == u]))
+                for ks, sel in groups:
+                    if not ks or not len(sel):
                         continue
                     merged: dict[Stack, None] = {}
-                    for k in np.flatnonzero(bits).tolist():
+                    for k in ks:
                         s = char_tops[k]
                         after = charsets[s[-1]][2]
                         for ns in g._advance(s[:-1] if rules.is_end(after) else s[:-1] + (after,)):
                             merged[ns] = None
-                    sel = children[inverse.ravel() == u]
                     next_nodes.append(sel)
                     next_states.append(np.full(len(sel), intern(tuple(merged)), dtype=np.int64))
             if not next_nodes:

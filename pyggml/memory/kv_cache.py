@@ -23,6 +23,7 @@ from .status import MemoryStatus
 from .swa import SWAType, is_masked
 
 _POS_MAX = 2**31 - 1
+_DROP_KEEP = np.array([-np.inf, 0.0], np.float32)  # indexed by "visible": the mask values
 
 
 class KVCacheError(PyggmlError, ValueError):
@@ -101,7 +102,7 @@ class KVCache:
             c = self.cells[st]
             inr = (c.pos >= p0) & (c.pos < p1)
             if seq_id >= 0:
-                hit = np.flatnonzero(inr & c.seq[:, seq_id])
+                hit = np.flatnonzero(inr & c.seq_t[seq_id])
                 freed = [int(i) for i in hit if c.seq_rm(int(i), seq_id)]
             else:
                 # every cell whose position is in range, including empty ones when p0 <= -1
@@ -125,7 +126,7 @@ class KVCache:
                 return
             p0, p1 = self._range(p0, p1)
             c = self.cells[s0]
-            for i in np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq[:, src]).tolist():
+            for i in np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[src]).tolist():
                 if not c.seq[i, dst]:
                     c.seq_add(i, dst)
             return
@@ -134,12 +135,16 @@ class KVCache:
             raise KVCacheError("seq_cp() is only supported for full KV buffers")
         a, b = self.cells[s0], self.cells[s1]
         b.reset()
-        for i in np.flatnonzero(a.seq[:, src]).tolist():
+        # the reference replays each cell as pos_set(pos - shift), seq_add, pos_add(shift); the
+        # intermediate position can be negative after a seq_div (its assert is compiled out), the
+        # end result is the source cell's pos and shift
+        for i in np.flatnonzero(a.seq_t[src]).tolist():
             shift = int(a.shift[i])
-            b.pos_set(i, int(a.pos[i]) - shift)
-            b.seq_add(i, dst)
+            b.pos[i] = a.pos[i]
+            b.seq[i, dst] = True
             if shift:
-                b.pos_add(i, shift)
+                b.shift[i] = shift
+                b.has_shift = True
             b.ext_set(i, int(a.ext_x[i]), int(a.ext_y[i]), int(a.ext_tok[i]))
         self.heads[s1] = self.heads[s0]
         self.pending_copies.append((s0, s1))
@@ -161,7 +166,7 @@ class KVCache:
         if p0 == p1:
             return
         c = self.cells[st]
-        hit = np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq[:, seq_id]).tolist()
+        hit = np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[seq_id]).tolist()
         freed = [i for i in hit if c.pos_add(i, shift)]
         self.heads[st] = freed[0] if freed else 0
 
@@ -173,7 +178,7 @@ class KVCache:
         if p0 == p1:
             return
         c = self.cells[st]
-        for i in np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq[:, seq_id]).tolist():
+        for i in np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[seq_id]).tolist():
             c.pos_div(i, d)
 
     # ------------------------------------------------------------------ placement
@@ -214,10 +219,10 @@ class KVCache:
         usable = empty.copy()
         if self.swa_type == SWAType.NONE:
             return usable
-        one = ~empty & (c.seq.sum(axis=1) == 1)
+        one = ~empty & (c.seq_t.sum(axis=0) == 1)
         idx = np.flatnonzero(one)
         if idx.size:
-            seq_of = c.seq[idx].argmax(axis=1)
+            seq_of = c.seq_t[:, idx].argmax(axis=0)
             pmax = {int(s): c.seq_pos_max(int(s)) for s in np.unique(seq_of)}
             p1 = np.array([pmax[int(s)] + 1 for s in seq_of])
             usable[idx] = is_masked(self.n_swa, self.swa_type, c.pos[idx], p1)
@@ -348,40 +353,46 @@ class KVCache:
         n_tokens = ub.n_tokens
         n_tps = n_tokens // n_stream
         out = np.empty((n_tokens, n_kv), np.float32)
-        prim = [s[0] for s in ub.seq_id]
+        prim = np.fromiter((s[0] for s in ub.seq_id), dtype=np.int64, count=n_tokens)
         pos = ub.pos[:n_tokens].astype(np.int64)
-        seq_min: dict[int, int] = {}
-        for i, s in enumerate(prim):
-            seq_min[s] = min(seq_min.get(s, _POS_MAX), int(pos[i]))
+        seq_min = {int(s): int(pos[prim == s].min()) for s in np.unique(prim)}
         swa = self.swa_type != SWAType.NONE
         for s in range(n_stream):
-            first: dict[int, int] = {}
-            near: dict[int, np.ndarray] = {}
-            for ii in range(n_tps):
-                i = s * n_tps + ii
-                sid = prim[i]
-                c = self.cells[self.seq_to_stream[sid]]
-                p0 = c.pos[:n_kv].astype(np.int64)
-                p1 = int(pos[i])
-                valid = (p0 != -1) & c.seq[:n_kv, sid]
-                keep = valid.copy()
-                if causal:
-                    keep &= p0 <= p1
-                if swa:
-                    keep &= ~is_masked(self.n_swa, self.swa_type, np.where(valid, p0, 0), p1)
+            lo, hi = s * n_tps, (s + 1) * n_tps
+            sids = prim[lo:hi]
+            streams = {self.seq_to_stream[int(v)] for v in np.unique(sids)}
+            if len(streams) != 1:  # never produced by the splits: a block is one stream
+                raise KVCacheError("a KQ mask block spans several streams")
+            c = self.cells[streams.pop()]
+            p0 = c.pos[:n_kv].astype(np.int64)  # [n_kv]
+            block = out[lo:hi]  # [n_tps, n_kv]
+            for sid in np.unique(sids).tolist():
+                rows = np.flatnonzero(sids == sid)
+                valid = c.seq_t[sid, :n_kv] & (p0 != -1)  # [n_kv]
                 if self.alibi:
-                    # integer negation first: a distance of 0 is +0.0, as in the reference
-                    out[i] = np.where(keep, (-np.abs(p0 - p1)).astype(np.float32), -np.inf)
+                    # no row reuse with ALiBi; integer negation first: a distance of 0 is +0.0
+                    p1 = pos[lo + rows, None]
+                    keep = self._keep(valid[None, :], p0[None, :], p1, causal, swa)
+                    block[rows] = np.where(keep, (-np.abs(p0[None, :] - p1)).astype(np.float32), -np.inf)
                     continue
-                fresh = np.where(keep, np.float32(0), np.float32(-np.inf))
-                if sid in first:
-                    out[i] = np.where(near[sid], fresh, out[first[sid]])
-                else:
-                    first[sid] = i
-                    near[sid] = valid & (p0 + np.int64(np.int32(self.n_swa + 32)) >= seq_min[sid])
-                    out[i] = fresh
+                f = rows[0]
+                block[f] = _DROP_KEEP[self._keep(valid, p0, int(pos[lo + f]), causal, swa).view(np.uint8)]
+                if rows.size > 1:
+                    # later tokens: the first token's row, recomputed on the cells near the ubatch
+                    later = rows[1:]
+                    near = np.flatnonzero(valid & (p0 + np.int64(np.int32(self.n_swa + 32)) >= seq_min[sid]))
+                    block[later] = block[f]
+                    if near.size:
+                        keep = self._keep(valid[near][None, :], p0[near][None, :], pos[lo + later, None], causal, swa)
+                        block[np.ix_(later, near)] = _DROP_KEEP[keep.view(np.uint8)]
         mask = out.reshape(n_stream, n_tps, n_kv)
         return mask.astype(np.float16) if f16 else mask
+
+    def _keep(self, valid, p0, p1, causal: bool, swa: bool):
+        keep = valid & (p0 <= p1) if causal else valid.copy()
+        if swa:
+            keep &= ~is_masked(self.n_swa, self.swa_type, np.where(valid, p0, 0), p1)
+        return keep
 
     # ------------------------------------------------------------------ canonical dump
     def describe(self) -> dict:

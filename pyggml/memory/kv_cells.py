@@ -9,7 +9,7 @@ release builds); pyggml raises ``KVCellsError`` instead.
 
 Layout (numpy order): ``pos`` int32 [n_cells] (-1 = empty), ``shift`` int32 [n_cells],
 ``ext_x/ext_y/ext_tok`` int32 [n_cells] (M-RoPE 2-D position and the token of the cell),
-``seq`` bool [n_cells, MAX_SEQ].
+``seq`` bool [n_cells, MAX_SEQ] (stored transposed, ``seq_t``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class KVCells:
         self.ext_x = np.zeros(n, np.int32)
         self.ext_y = np.zeros(n, np.int32)
         self.ext_tok = np.full(n, TOKEN_NULL, np.int32)
-        self.seq = np.zeros((n, MAX_SEQ), bool)
+        # stored sequence-major so that "the cells of sequence s" is a contiguous row
+        self.seq_t = np.zeros((MAX_SEQ, n), bool)
         self.has_shift = False
 
     def reset(self) -> None:
@@ -53,6 +54,11 @@ class KVCells:
     def reset_shift(self) -> None:
         self.has_shift = False
         self.shift[:] = 0
+
+    @property
+    def seq(self) -> np.ndarray:
+        """bool [n_cells, MAX_SEQ] (a transposed view: writable)."""
+        return self.seq_t.T
 
     @property
     def size(self) -> int:
@@ -91,23 +97,23 @@ class KVCells:
 
     def seq_pos_get(self, s: int) -> list[tuple[int, int]]:
         """The (pos, cell) pairs of sequence ``s``, ordered by position then cell."""
-        cells = np.flatnonzero(self.seq[:, s])
+        cells = np.flatnonzero(self.seq_t[s])
         order = np.lexsort((cells, self.pos[cells]))
         return [(int(self.pos[c]), int(c)) for c in cells[order]]
 
     def seq_pos_min(self, s: int) -> int:
         """Smallest position of sequence ``s`` in any cell (-1 when absent)."""
-        p = self.pos[self.seq[:, s]]
+        p = self.pos[self.seq_t[s]]
         return int(p.min()) if p.size else -1
 
     def seq_pos_max(self, s: int) -> int:
-        p = self.pos[self.seq[:, s]]
+        p = self.pos[self.seq_t[s]]
         return int(p.max()) if p.size else -1
 
     def seq_pos_tok_le(self, s: int, p: int) -> int:
         """Token of the cell of ``s`` at the largest position <= p (ties: highest cell index);
         TOKEN_NULL when there is none."""
-        cells = np.flatnonzero(self.seq[:, s] & (self.pos <= p))
+        cells = np.flatnonzero(self.seq_t[s] & (self.pos <= p))
         if cells.size == 0:
             return TOKEN_NULL
         ps = self.pos[cells]

@@ -6,6 +6,18 @@ stopped) wherever the reference returns NULL.  The reference's reader is a bound
 sequential reader over ``[0, size)``: every read fails when fewer bytes remain than it needs,
 so "past EOF" below always means "more than what is left after the current position".
 
+Reasons: ``eof`` (a fixed-size field, or the magic, past the end), ``bad-magic``,
+``bad-version`` (0, 1, > 3, or the low 16 bits zero: the other endianness), ``n-tensors``,
+``n-kv``, ``string-too-long`` (> 1 GiB), ``string-past-eof``, ``key-empty``,
+``key-duplicate``, ``kv-type`` (unknown type, nested array), ``array-too-long`` (> 1 Gi
+elements), ``array-past-eof``, ``alignment-type`` (general.alignment not a u32 scalar),
+``alignment-value`` (0 or not a power of 2), ``tensor-name-too-long`` (>= 64 bytes),
+``tensor-name-duplicate``, ``tensor-n-dims``, ``tensor-ne-negative``, ``tensor-ne-overflow``,
+``tensor-type``, ``tensor-block-size`` (also the removed types), ``tensor-nbytes-overflow``,
+``data-seek`` (the aligned data section starts past the end), ``tensor-offset`` (not the
+running padded sum), ``tensor-size-overflow``, ``data-size-overflow``; with data:
+``data-mem-overflow``, ``data-eof`` and ``abort`` (where the reference process aborts).
+
 Limits that depend on ``sizeof`` of reference structs are the x86-64 / libstdc++ values; they
 only bound the header counts, which a real file can never approach anyway.
 """
@@ -302,6 +314,7 @@ def _read_value(r: _Reader, t: int, what: str, label: str) -> Any:
 
 
 def _read_kv(r: _Reader, i: int, seen: set[bytes]) -> KV:
+    # llama.cpp: ggml/src/gguf.cpp gguf_init_from_reader "KV pairs" + gguf_read_emplace_helper
     what = f"key {i}"
     key = r.string(what, f"kv[{i}].key")
     if not key:
@@ -351,7 +364,9 @@ def _alignment(r: _Reader, kv: list[KV]) -> int:
 
 
 def ggml_nbytes(ne: list[int], blck: int, tsize: int) -> int:
-    """ggml_nbytes with size_t wrap-around (int64 * size_t converts to uint64 in C)."""
+    """ggml_nbytes with size_t wrap-around (int64 * size_t converts to uint64 in C).
+
+    llama.cpp: ggml/src/ggml.c ggml_nbytes, with nb[] as gguf_init_from_reader sets it."""
     if any(x <= 0 for x in ne):
         return 0
     nb = [tsize, tsize * (ne[0] // blck)]
@@ -370,6 +385,7 @@ def ggml_nbytes(ne: list[int], blck: int, tsize: int) -> int:
 
 
 def _read_tensor_info(r: _Reader, i: int, seen: set[bytes]) -> tuple[bytes, int, list[int], int]:
+    # llama.cpp: ggml/src/gguf.cpp gguf_init_from_reader "read the tensor info"
     name = r.string(f"tensor name {i}", f"ti[{i}].name")
     if len(name) >= GGML_MAX_NAME:
         raise r.fail("tensor-name-too-long", f"tensor name {i} is too long: {len(name)} >= "
@@ -411,9 +427,10 @@ def _read_tensor_info(r: _Reader, i: int, seen: set[bytes]) -> tuple[bytes, int,
 
 
 def new_tensor_aborts(ne: list[int]) -> bool:
-    """ggml_new_tensor_impl's element-count GGML_ASSERT, stricter than gguf.cpp's own check:
-    it skips dimensions <= 1 instead of multiplying by them (so a zero dimension does not
-    reset the count) and requires INT64_MAX / ne[i] > count (strictly)."""
+    """Whether ggml_new_tensor_impl's element-count GGML_ASSERT fires (llama.cpp:
+    ggml/src/ggml.c).  It is stricter than gguf.cpp's own check: it skips dimensions <= 1
+    instead of multiplying by them (so a zero dimension does not reset the count) and
+    requires INT64_MAX / ne[i] > count (strictly)."""
     cur = ne[0]
     for j in range(1, GGML_MAX_DIMS):
         if ne[j] > 1:
@@ -568,14 +585,3 @@ def layout(data: bytes) -> list[Span]:
     except GGUFError:
         pass
     return spans
-
-
-def read_spans(data: bytes) -> tuple[list[Span], GGUFError | None]:
-    """``layout`` plus the error that stopped it (None for a valid file)."""
-    spans: list[Span] = []
-    try:
-        _parse(data, False, spans)
-    except GGUFError as e:
-        return spans, e
-    return spans, None
-

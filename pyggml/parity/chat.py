@@ -180,6 +180,12 @@ ENGINE_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("append_pop", "{% set xs = [1, 2] %}{% set _ = xs.append(3) %}{{ xs }}{{ xs.pop() }}{{ xs }}", {}),
     ("unknown_filter", "{{ 'x'|wordcount }}", {}),
     ("trailing_newline", "abc\n", {}),
+    ("trailing_comma_tuple_error", "{{ (1,) }}", {}),
+    ("raw_block_error", "{% raw %}{{ x }}{% endraw %}", {}),
+    ("with_block_error", "{% with a = 1 %}{{ a }}{% endwith %}", {}),
+    ("floor_div_parse_error", "{{ 3 // 2 if false else 1 }}", {}),
+    ("operators_in_strings", "{{ '//' }}{{ '**' }}{{ '(1,)' }}", {}),
+    ("undefined_in_array_equality", "{{ [x] == [x] }}{{ [none] == [none] }}", {}),
 ]
 
 

@@ -8,7 +8,12 @@ Cases (every expectation comes from the running reference, src/llama-grammar.cpp
 - ``accept/...``: grammar creation (NULL reasons, initial stacks) then a string accepted step by
   step (per code point, per byte, or in chunks; accept_str or accept_token), comparing the
   stacks as (rule, offset) pairs and the partial UTF-8 state after every step.  Strings are
-  the reference tests' own, walks of the grammar (in the language) and one-edit near misses.
+  the reference tests' own, walks of the grammar (in the language) and one-edit near misses;
+- ``token/...``: with the SmolLM2 (BPE) and llama-spm (SPM) vocabularies loaded by the
+  reference, the tokens ``apply`` leaves over the whole vocabulary at every step of
+  constrained generations driven by random choices, and the stacks after each accepted token;
+- ``lazy/...``: lazy grammars with trigger patterns (search and ``^...$`` full match with a
+  group): the state, trigger buffer included, after each token, and the replay on trigger.
 
 Grammars that make the reference hang or crash (``{m,n}`` with n < m, nesting deeper than its
 C stack) are not sent to it; tests/grammar/test_hostile.py covers those in a subprocess.

@@ -181,7 +181,7 @@ def cases(opts: Options) -> Iterator[Case]:
     from ..reference import memory as ref
 
     rng = random.Random(opts.seed)
-    n_programs, n_steps = (400, 40) if opts.full else (25, 25)
+    n_programs, n_steps = (600, 40) if opts.full else (25, 25)
     for k in range(n_programs):
         cfg = random_config(rng)
         spec = random_program(rng, cfg, n_steps)

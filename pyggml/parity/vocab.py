@@ -117,8 +117,57 @@ def _ours_tokenize(v: Any, text: bytes, add: bool, parse: bool) -> Any:
         return "aborted"
 
 
+RWKV_WHEEL = "rwkv==0.8.32"
+RWKV_VOCAB = "rwkv/rwkv_vocab_v20230424.txt"
+
+
+def convert_rwkv_world(src: Path, out: Path) -> Path:
+    """A vocab-only GGUF of the RWKV "world" vocabulary, written the way llama.cpp's converter
+    writes it (conversion/base.py _set_vocab_rwkv_world): ``<s>`` first (CONTROL), each entry
+    as the text of its Python bytes repr, [PADn] UNUSED up to 65536, bos=eos=0, eot=261."""
+    import ast
+
+    import gguf
+
+    tokens: list[bytes] = [b"<s>"]
+    types: list[int] = [gguf.TokenType.CONTROL]
+    for line in src.read_text(encoding="utf-8").splitlines():
+        parts = line.split(" ")
+        tok = ast.literal_eval(" ".join(parts[1:-1]))
+        tok = tok.encode("utf-8") if isinstance(tok, str) else tok
+        tokens.append(repr(tok)[2:-1].encode("utf-8"))
+        types.append(gguf.TokenType.NORMAL)
+    for i in range(len(tokens), 65536):
+        tokens.append(f"[PAD{i}]".encode())
+        types.append(gguf.TokenType.UNUSED)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    w = gguf.GGUFWriter(str(tmp), "rwkv6")
+    w.add_name("rwkv-world-vocab")
+    w.add_tokenizer_model("rwkv")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(0)
+    w.add_eot_token_id(261)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    tmp.replace(out)
+    return out
+
+
+def rwkv_world_gguf() -> Path:
+    """The converted RWKV world vocabulary (cached)."""
+    out = corpus.cache_dir() / "vocabs" / "ggml-vocab-rwkv-world.gguf"
+    if not out.exists():
+        convert_rwkv_world(corpus.wheel_member(RWKV_WHEEL, RWKV_VOCAB), out)
+    return out
+
+
 def vocab_files(opts: Options) -> list[Path]:
-    files = list(corpus.vocab_ggufs())
+    files = list(corpus.vocab_ggufs()) + [rwkv_world_gguf()]
     if opts.full:
         files.append(corpus.smollm2())
     return files
@@ -127,7 +176,7 @@ def vocab_files(opts: Options) -> list[Path]:
 def cases(opts: Options) -> Iterator[Case]:
     from ..reference import isolated
     from ..reference.vocab import RefVocab
-    from ..vocab.vocab import Vocab
+    from ..vocab import Vocab
 
     rng = random.Random(opts.seed)
     n_random = 200 if opts.full else 12

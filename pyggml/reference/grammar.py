@@ -116,6 +116,13 @@ class Grammar:
             res["error"] = uncanon_str(j["error"]).decode("utf-8", "surrogateescape")
         return res
 
+    def clone(self) -> Grammar:
+        """llama_grammar_clone_impl."""
+        out = Grammar.__new__(Grammar)
+        out._lib, out._src, out.info, out.log = self._lib, self._src, self.info, self.log
+        out._g = self._lib.ps_grammar_clone(self._g)
+        return out
+
     def accept_chars(self, text: bytes) -> bool:
         """llama_grammar_accept_str once per UTF-8 character of ``text``, all inside one probe
         call and with no state dump (for timing).  False when the reference threw."""

@@ -48,3 +48,24 @@ def kv_run(spec: dict[str, Any]) -> dict[str, Any]:
     out = ffi.new("char **")
     probe().ps_kv_run(json.dumps(spec).encode(), out)
     return take_json(out)
+
+
+class KVBench:
+    """A reference cache of ``kv_size`` cells holding ``n_fill`` tokens of sequence 0;
+    ``step(n_tokens, mask)`` decodes n_tokens more (+ the KQ mask) and removes them, returning
+    n_kv (probe_kv.cpp ps_kv_bench_*)."""
+
+    def __init__(self, kv_size: int, n_fill: int) -> None:
+        self._lib = probe()
+        self._h = self._lib.ps_kv_bench_new(kv_size, n_fill)
+        if self._h == ffi.NULL:
+            raise ValueError("ps_kv_bench_new failed")
+
+    def step(self, n_tokens: int, mask: bool) -> int:
+        return self._lib.ps_kv_bench_step(self._h, n_tokens, int(mask))
+
+    def __del__(self) -> None:
+        h = getattr(self, "_h", ffi.NULL)
+        if h != ffi.NULL:
+            self._lib.ps_kv_bench_free(h)
+            self._h = ffi.NULL

@@ -204,6 +204,11 @@ class AdaptiveP(_Seeded):
 
     def accept(self, token: int) -> None:
         if self.pending_id == token and self.pending_idx >= 0:
+            if self.pending_idx >= self.original_probs.size:
+                # a clone taken between apply and accept: the reference's clone drops the
+                # cached probabilities and then reads past them (undefined behaviour)
+                raise ValueError("adaptive-p: accept() on a clone made after apply(); "
+                                 "the original probabilities were not cloned")
             orig = self.original_probs[self.pending_idx]
             self.weighted_sum = f32(orig + f32(self.decay * self.weighted_sum))
             self.total_weight = f32(f32(1) + f32(self.decay * self.total_weight))

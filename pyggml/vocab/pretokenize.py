@@ -633,6 +633,11 @@ def _collapse_table() -> np.ndarray:
     return table
 
 
+@functools.cache
+def _collapse_list() -> list[str]:
+    return [chr(b) for b in _collapse_table().tolist()]
+
+
 def _collapsed_text(arr: np.ndarray) -> str:
     """llama.cpp: unicode_regex_split text_collapsed (one latin-1 char per codepoint)."""
     table = _collapse_table()
@@ -671,10 +676,15 @@ class Splitter:
             cpts = U.cpts_from_utf8(data)
             if cpts and max(cpts) > 0x10FFFF:
                 U.cpts_to_utf8(cpts)  # raises like the reference does when it re-encodes words
-        arr = np.array(cpts, dtype=np.int64)
-        ft = U.flags_table()
-        fl_arr = np.where(arr < U.MAX_CODEPOINTS, ft[np.minimum(arr, U.MAX_CODEPOINTS - 1)], U.UNDEFINED)
-        fl: list[int] | None = None
+        small = len(cpts) < 512  # below this, list lookups beat numpy's call overhead
+        if small:
+            fl_list = U._flags_list()
+            fl: list[int] | None = [fl_list[c] if c < U.MAX_CODEPOINTS else U.UNDEFINED for c in cpts]
+        else:
+            arr = np.array(cpts, dtype=np.int64)
+            ft = U.flags_table()
+            fl_arr = np.where(arr < U.MAX_CODEPOINTS, ft[np.minimum(arr, U.MAX_CODEPOINTS - 1)], U.UNDEFINED)
+            fl = None
         offsets = [len(cpts)]
         collapsed: str | None = None
         wide: str | None = None
@@ -690,11 +700,20 @@ class Splitter:
             pattern, collapse = _compiled(rx)
             if collapse:
                 if collapsed is None:
-                    collapsed = _collapsed_text(arr)
+                    if small:
+                        coll = _collapse_list()
+                        collapsed = "".join([coll[c] if c < U.MAX_CODEPOINTS else "\xd0" for c in cpts])
+                    else:
+                        collapsed = _collapsed_text(arr)
                 offsets = _split_regex(collapsed, pattern, offsets)
             else:
                 if wide is None:
-                    wide = _wide_text(arr, fl_arr)
+                    if small:
+                        assert fl is not None
+                        wide = "".join(["\x0b" if c > 0x7F and f & U.WHITESPACE else chr(c)
+                                        for c, f in zip(cpts, fl, strict=True)])
+                    else:
+                        wide = _wide_text(arr, fl_arr)
                 offsets = _split_regex(wide, pattern, offsets)
         if text is None:
             text = "".join(map(chr, cpts))  # U+FFFD for undecodable bytes, surrogates kept

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import TokenizerError
-from . import bpe, hash_order, spm, ugm, wpm
+from . import bpe, hash_order, rwkv, spm, ugm, wpm
 from . import unicode as U
 from .gguf_meta import (
     ARRAY,
@@ -249,8 +250,14 @@ class Vocab:
             self.type = TYPE_NONE
             nulls("bos", "eos", "unk", "sep", "pad", "mask")
             self.linefeed = NULL
-            n = self._get("llama.vocab_size")  # LLM_KV_VOCAB_SIZE is per-arch; rarely present
+            arch = self._str("general.architecture") or ""
+            n = self._get(f"{arch}.vocab_size")  # LLM_KV_VOCAB_SIZE: "%s.vocab_size" of the arch
             self.texts = [b""] * int(n or 0)
+            self.scores = [0.0] * len(self.texts)
+            self.attrs = [ATTR_UNDEFINED] * len(self.texts)
+            self.special_tokens_cache = []
+            self._specials = {True: [], False: []}
+            self._special_heads = {True: set(), False: set()}
             return
         if model == "llama":
             self.type = TYPE_SPM
@@ -297,7 +304,10 @@ class Vocab:
                 if blob + 4 >= len(data):
                     raise TokenizerError("Index out of array bounds in precompiled charsmap!")
                 self.precompiled_charsmap = data
-        elif model in ("rwkv", "plamo2", "test"):
+        elif model == "rwkv":
+            self.type = TYPE_RWKV
+            nulls("bos", "eos", "unk", "sep", "pad")
+        elif model in ("plamo2", "test"):
             raise TokenizerError(f"tokenizer model '{model}' is not ported yet")
         else:
             raise TokenizerError(f"unknown tokenizer: '{model}'")
@@ -335,6 +345,11 @@ class Vocab:
         elif self.type == TYPE_UGM:
             self.add_bos = False
             self.add_eos = True
+        elif self.type == TYPE_RWKV:
+            self.add_space_prefix = False
+            self.clean_spaces = False
+            self.add_bos = False
+            self.add_eos = False
         self.add_space_prefix = bool(self._get(_K + "add_space_prefix", self.add_space_prefix))
         self.remove_extra_whitespaces = bool(
             self._get(_K + "remove_extra_whitespaces", self.remove_extra_whitespaces)
@@ -382,6 +397,7 @@ class Vocab:
 
         self.special_tokens_cache: list[int] = []  # empty while the newline token is looked up
         self._specials: dict[bool, list[tuple[int, bytes, int]]] = {True: [], False: []}
+        self._special_heads: dict[bool, set[int]] = {True: set(), False: set()}
         self._init_tokenizer()
 
         # newline token (llama.cpp: impl::load "determine the newline token")
@@ -392,6 +408,11 @@ class Vocab:
                 self.linefeed = sp["pad"]
         elif self.type == TYPE_WPM:
             self.linefeed = sp["pad"]
+        elif self.type == TYPE_RWKV:
+            ids = self.tokenize(b"\n", add_special=False)
+            if not ids:
+                raise TokenizerError("model vocab missing newline token (the reference aborts)")
+            self.linefeed = ids[0]
         else:
             ids = self.tokenize(b"\n", add_special=False)
             self.linefeed = ids[0] if ids else sp["pad"]
@@ -434,6 +455,7 @@ class Vocab:
         # partition order and the attributes it reads, fixed from here on
         every = [(i, self.texts[i], self.attrs[i]) for i in self.special_tokens_cache]
         self._specials = {True: every, False: [e for e in every if not e[2] & (ATTR_CONTROL | ATTR_UNKNOWN)]}
+        self._special_heads = {k: {e[1][0] for e in v} for k, v in self._specials.items()}
 
     def _init_tokenizer(self) -> None:
         self._spm_splittable = self.type == TYPE_SPM and spm.splittable(self.texts)
@@ -441,6 +463,8 @@ class Vocab:
             self.splitter = Splitter(list(self.pre.regexes), self.pre.byte_encode)
         elif self.type == TYPE_UGM:
             self._ugm = ugm.UGMModel(self)
+        elif self.type == TYPE_RWKV:
+            self._rwkv = rwkv.RWKVModel(self)
 
     def _detect_specials(self) -> None:
         """EOT/EOM/FIM auto-detection, unused marking and the EOG set (llama.cpp: impl::load).
@@ -614,7 +638,10 @@ class Vocab:
     def _partition(self, text: bytes, parse_special: bool) -> list[tuple[int, int] | int]:
         """llama.cpp: impl::tokenizer_st_partition -> fragments: (offset, length) or a token id."""
         frags: list[tuple[int, int] | int] = [(0, len(text))]
-        for sid, tok, a in self._specials[parse_special]:
+        specials = self._specials[parse_special]
+        if not specials or (len(text) < 4096 and not self._special_heads[parse_special].intersection(text)):
+            return frags
+        for sid, tok, a in specials:
             if tok not in text:  # cannot occur in any fragment either
                 continue
             new: list[tuple[int, int] | int] = []
@@ -713,6 +740,12 @@ class Vocab:
             if add_special:
                 self._need(sp["sep"], "sep")
                 out.append(sp["sep"])
+        elif t == TYPE_RWKV:
+            for f in frags:
+                if isinstance(f, tuple):
+                    rwkv.tokenize(self, data[f[0] : f[0] + f[1]], out)
+                else:
+                    out.append(f)
         elif t == TYPE_UGM:
             if add_special and self.add_bos:
                 self._need(sp["bos"], "bos")
@@ -738,6 +771,8 @@ class Vocab:
         a = self.attrs[token]
         text = self.texts[token]
         t = self.type
+        if t == TYPE_RWKV:
+            return rwkv.unescape(text)  # no attribute rules for RWKV pieces
         if a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED):
             return text
         if t in (TYPE_WPM, TYPE_SPM, TYPE_UGM) or (t == TYPE_BPE and self.escape_whitespaces):
@@ -851,45 +886,17 @@ def _gpt2_table() -> dict[int, int]:
     return table
 
 
+_CLEAN_1 = re.compile(rb" (?=[?!.,])")
+_CLEAN_2 = re.compile(rb" ' ")
+_CLEAN_3 = re.compile(rb" (?='[sm]|'re|'ve)")
+
+
 def _clean_spaces(buf: bytes) -> bytes:
-    """llama.cpp: impl::detokenize clean_spaces passes, in place as the reference does them."""
-    t = bytearray(buf)
-    total = len(t)
-    # pass 1: " ?", " !", " .", " ,"
-    n1 = total
-    total = 1 if total else 0
-    for i in range(1, n1):
-        x = t[i]
-        if t[i - 1] == 0x20 and x in b"?!.,":
-            total -= 1
-        t[total] = x
-        total += 1
-    # pass 2: " ' " -> "'"
-    n2 = total
-    total = 1 if total else 0
-    i = 1
-    while i < n2:
-        x = t[i]
-        if x == 0x27 and i + 1 < n2 and t[i - 1] == 0x20 and t[i + 1] == 0x20:
-            total -= 1
-            i += 1
-            t[i] = 0
-        t[total] = x
-        total += 1
-        i += 1
-    # pass 3: " 's", " 'm", " 're", " 've"
-    n3 = total
-    total = 1 if total else 0
-    for i in range(1, n3):
-        x = t[i]
-        if t[i - 1] == 0x20 and x == 0x27 and i + 1 < n3:
-            x1 = t[i + 1]
-            if x1 in b"sm":
-                total -= 1
-            elif x1 not in b"td" and i + 2 < n3:
-                x2 = t[i + 2]
-                if (x1, x2) in ((0x72, 0x65), (0x76, 0x65)):
-                    total -= 1
-        t[total] = x
-        total += 1
-    return bytes(t[:total])
+    """llama.cpp: impl::detokenize clean_spaces, its three in-place passes as substitutions.
+
+    Each pass reads the bytes the previous pass left (the in-place writes never land on a
+    position a later step of the same pass reads, except pass 2's zeroed space, which is
+    exactly a non-overlapping left-to-right match)."""
+    buf = _CLEAN_1.sub(b"", buf)        # " ?", " !", " .", " ,"
+    buf = _CLEAN_2.sub(b"'", buf)       # " ' " -> "'"
+    return _CLEAN_3.sub(b"", buf)       # " 's", " 'm", " 're", " 've"

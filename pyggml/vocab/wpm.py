@@ -55,6 +55,23 @@ def preprocess(text: bytes, lowercase: bool, strip_accents: bool) -> list[bytes]
 
 
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
+    # a space byte is always a codepoint of its own and ends a word: chunks between spaces
+    # tokenize independently, so their results are cached
+    cache = vocab._word_cache
+    for chunk in text.split(b" "):
+        if not chunk:
+            continue
+        ids = cache.get(chunk)
+        if ids is None:
+            ids = []
+            _tokenize(vocab, chunk, ids)
+            if len(cache) > 200_000:
+                cache.clear()
+            cache[chunk] = ids
+        out.extend(ids)
+
+
+def _tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
     t2id = vocab.token_to_id
     maxlen = vocab.max_token_len
     for word in preprocess(text, vocab.normalizer_lowercase, vocab.normalizer_strip_accents):

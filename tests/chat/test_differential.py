@@ -58,3 +58,24 @@ def test_random_conversations_match_reference(name, messages, gen, bos):
 def test_random_string_ops_match_reference(s, t, op):
     v = {"s": s, "t": t}
     assert parity_chat.engine_outcome_ours(op, v) == parity_chat.engine_outcome_reference(op, v)
+
+
+_CHAT_MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "developer"]), "content": _TEXT},
+    optional={"reasoning_content": _TEXT})
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(name=st.sampled_from(TEMPLATES),
+       messages=st.lists(_CHAT_MESSAGE, min_size=1, max_size=4), gen=st.booleans())
+def test_random_chats_match_common_chat_templates_apply(name, messages, gen):
+    from pyggml.chat import TemplateError, apply_template
+    from pyggml.reference import chat as ref
+
+    try:
+        ours = {"prompt": apply_template(SOURCES[name], messages, gen, None, "<s>", "</s>", timeout=30).text}
+    except TemplateError:
+        ours = {"error": True}
+    r = ref.chat_apply(SOURCES[name], {"messages": messages, "add_generation_prompt": gen,
+                                       "bos_token": "<s>", "eos_token": "</s>"})
+    assert ours == ({"prompt": r["prompt"]} if r["ok"] else {"error": True})

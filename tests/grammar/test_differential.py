@@ -43,7 +43,7 @@ def test_parse_and_accept(seed, broken):
 
 
 @settings(derandomize=True, max_examples=40, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list('{}[]-"0123456789,:|()*+? \nabc\\^')), max_size=40))
+@given(st.text(alphabet=st.sampled_from(list('{}[]-"0123456789,:|()*+? \nabc\\^<>!#.é')), max_size=40))
 def test_arbitrary_text_after_rule_head(body):
     text = "root ::= " + body
     if _refuses(text):

@@ -60,7 +60,10 @@ def test_stacks_die_on_first_token():
 def test_min_above_max_refused_where_the_reference_hangs():
     out, dt = _timed('root ::= "a"{5,0}')
     assert isinstance(out, GrammarError) and out.reason == "repetition-bounds" and dt < 1.0
-    assert ref.isolated_call("parse_outcome", 'root ::= "a"{5,0}', timeout=2.0) == {"abnormal": "timeout"}
+    # the reference generates rules until it is stopped: the time limit, or the child's
+    # address-space limit (std::bad_alloc, which its parser reports as a parse error)
+    r = ref.isolated_call("parse_outcome", 'root ::= "a"{5,0}', timeout=2.0)
+    assert "abnormal" in r or r.get("error") == "std::bad_alloc", r
 
 
 def test_deep_nesting_where_the_reference_crashes():

@@ -11,9 +11,9 @@ from pyggml.grammar import Grammar, GrammarSampler
 from pyggml.grammar.tokens import TokenIndex, apply_all
 from pyggml.parity.grammar import TableVocab, grammar_files, walk
 
-PIECES = [b"a", b"b", b"ab", b"", b"\0x", b"</s>", b"\xc3", b"\xa9", b"\xc3\xa9", b"\xe4\xb8", b"\xe4\xb8\xad",
-          b"{", b"}", b'"', b'"a', b"1", b"12", b" ", b"\n", b"true", b"\x80", b"\xff", b"[", b"]", b",",
-          "中文".encode(), "é1".encode(), b"null", b"-", b"e"]
+PIECES = [b"a", b"b", b"ab", b"", b"\0x", b"</s>", b"\xc3", b"\xa9", b"\xc3\xa9", b"\xe4\xb8",
+          b"\xe4\xb8\xad", b"{", b"}", b'"', b'"a', b"1", b"12", b" ", b"\n", b"true", b"\x80", b"\xff",
+          b"[", b"]", b",", "中文".encode(), "é1".encode(), b"null", b"-", b"e"]
 EOG = [p == b"</s>" for p in PIECES]
 
 
@@ -56,3 +56,28 @@ def test_sampler_in_a_chain():
     clone = smpl.clone()
     smpl.reset()
     assert clone.grammar.stacks != smpl.grammar.stacks
+
+
+def test_long_pieces_do_not_recurse():
+    long_piece = b"a" * 5000
+    vocab = TableVocab([b"a", long_piece, b"b" + long_piece], [False] * 3)
+    g = Grammar.from_text('root ::= "a"*', vocab=vocab)
+    assert g.apply([0, 1, 2]) == [True, True, False]
+    index = TokenIndex(vocab, 3)
+    assert apply_all(g, index).tolist() == [True, True, False]
+
+
+def test_single_candidate_walk_matches_batched(monkeypatch):
+    from pyggml.grammar import runtime
+
+    vocab = _vocab()
+    rng = random.Random(5)
+    text = dict(grammar_files())["json.gbnf"]
+    for _ in range(10):
+        g = Grammar.from_text(text, vocab=vocab)
+        g.accept_str(walk(rng, g, rng.randint(0, 8)))
+        ids = list(range(len(PIECES)))
+        batched = g.apply(ids)
+        monkeypatch.setattr(runtime, "_BATCH_MAX_CPS", 0)
+        assert g.apply(ids) == batched
+        monkeypatch.setattr(runtime, "_BATCH_MAX_CPS", 200)

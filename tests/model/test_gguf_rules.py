@@ -300,3 +300,52 @@ def test_layout_covers_the_header():
         assert s.offset == pos, s
         pos += s.size
     assert pos == gguf.parse(data).data_offset
+
+
+# ---- the numpy path of string arrays (vocabularies) -----------------------------------------
+
+def _str_array(strings: list[bytes]) -> bytes:
+    return encode([ARCH, RawKV(b"tokens", T.ARRAY, strings, T.STRING), RawKV(b"after", T.UINT8, 9)])
+
+
+def _both_paths(data: bytes, monkeypatch) -> object:
+    fast = ours_outcome(data, False)
+    monkeypatch.setattr(gguf, "_VECTOR_MIN", 10**12)
+    slow = ours_outcome(data, False)
+    monkeypatch.undo()
+    assert fast == slow
+    assert fast == ref.parse_buffer(data)
+    return fast
+
+
+@pytest.mark.parametrize("kind", ["short", "empty", "nul", "long", "huge", "window"])
+def test_string_array_paths(kind, monkeypatch):
+    rng = np.random.default_rng(len(kind))
+    strings = [bytes(rng.integers(1, 256, rng.integers(1, 12), dtype=np.uint8)) for _ in range(700)]
+    if kind == "empty":
+        strings[0] = strings[5] = strings[-1] = b""
+    elif kind == "nul":
+        strings[3] = b"a\0b"
+    elif kind == "long":
+        strings[10], strings[11], strings[-1] = b"x" * 255, b"y" * 256, b"z" * 300
+    elif kind == "huge":
+        strings[100] = b"w" * 70000
+    elif kind == "window":
+        strings[1] = bytes(range(1, 256)) * 1200          # longer than one numpy window
+    got = _both_paths(_str_array(strings), monkeypatch)
+    assert got["kv"][1]["value"][:2] == ["s:" + s.hex() for s in strings[:2]] or kind == "nul"
+
+
+@pytest.mark.parametrize("length", [2**30 + 1, 2**40, 10**6, 20])
+def test_string_array_bad_length_in_the_middle(length, monkeypatch):
+    strings = [b"tok%d" % i for i in range(600)]
+    data = bytearray(_str_array(strings))
+    at = data.index(struct.pack("<Q", 6) + b"tok300")
+    data[at:at + 8] = struct.pack("<Q", length)
+    assert _both_paths(bytes(data), monkeypatch) is None or length == 20
+
+
+def test_string_array_truncated(monkeypatch):
+    data = _str_array([b"tok%d" % i for i in range(600)])
+    for cut in (len(data) - 12, len(data) - 20, len(data) // 2):
+        assert _both_paths(data[:cut], monkeypatch) is None

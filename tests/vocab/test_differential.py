@@ -12,7 +12,8 @@ from vocab_helpers import ours, reference
 
 from pyggml.parity.vocab import BUILTIN, random_texts
 
-VOCABS = ["llama-spm", "gpt-2", "llama-bpe", "qwen2", "deepseek-llm", "bert-bge", "nomic-bert-moe", "gemma-4"]
+VOCABS = ["llama-spm", "gpt-2", "llama-bpe", "qwen2", "deepseek-llm", "bert-bge", "nomic-bert-moe", "gemma-4",
+          "rwkv-world"]
 
 _ALPHABET = st.characters(exclude_categories=("Cs",))
 # bytes that can decode above U+10FFFF make the reference throw out of llama_tokenize

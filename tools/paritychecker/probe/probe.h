@@ -72,6 +72,10 @@ int    ps_memory_status_combine(int s0, int s1);
 int    ps_memory_status_is_fail(int s);
 // kv cache without a model (probe_kv.cpp): a program of decodes and sequence ops
 int    ps_kv_run(const char * spec_json, char ** out_json);
+// kv bench: a unified cache holding n_fill tokens; a step decodes n_tokens (+ mask) and removes them
+void * ps_kv_bench_new(uint32_t kv_size, uint32_t n_fill);
+int    ps_kv_bench_step(void * handle, uint32_t n_tokens, int mask);
+void   ps_kv_bench_free(void * handle);
 
 #ifdef __cplusplus
 }

@@ -363,3 +363,106 @@ extern "C" int ps_kv_run(const char * spec_json, char ** out_json) {
         return -1;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// bench: a unified cache of kv_size cells holding n_fill tokens of sequence 0; each step decodes
+// n_tokens more tokens of sequence 0 (allocator init, split_simple, prepare, apply_ubatch,
+// get_n_kv and, if mask != 0, the F32 KQ mask), then removes them again.
+
+namespace {
+
+struct kv_bench {
+    stub_model model;
+    llama_hparams hparams = {};
+    std::unique_ptr<llama_kv_cache> kv;
+    llama_vocab vocab;
+    ggml_context * ctx = nullptr;
+    ggml_backend_buffer_t buf = nullptr;
+    std::vector<llama_token> tokens;
+
+    explicit kv_bench(uint32_t kv_size) : model(llama_model_default_params()) {
+        kv = std::make_unique<llama_kv_cache>(model, hparams, GGML_TYPE_F16, GGML_TYPE_F16, false, false, true,
+                                              kv_size, 1, 1, 0, LLAMA_SWA_TYPE_NONE, nullptr,
+                                              [](int32_t) { return false; }, nullptr, nullptr);
+    }
+
+    ~kv_bench() {
+        if (buf) {
+            ggml_backend_buffer_free(buf);
+        }
+        if (ctx) {
+            ggml_free(ctx);
+        }
+    }
+
+    // returns n_kv of the last ubatch, or -1 on failure
+    int decode(uint32_t n_tokens, bool mask, bool keep) {
+        tokens.assign(n_tokens, 1);
+        llama_batch lb = {};
+        lb.n_tokens = (int32_t) n_tokens;
+        lb.token = tokens.data();
+        llama_batch_ext ext(n_tokens, 2, 2, 1, kv.get(), 32000, 1);
+        llama_batch_compat::init(ext, lb, 0);
+        llama_batch_allocr balloc(1);
+        if (!balloc.init(ext, vocab, false)) {
+            return -1;
+        }
+        const llama_pos p0 = balloc.seq_pos_min(0);
+        balloc.split_reset();
+        std::vector<llama_ubatch> ubs;
+        while (true) {
+            auto ub = balloc.split_simple(n_tokens);
+            if (ub.n_tokens == 0) {
+                break;
+            }
+            ubs.push_back(std::move(ub));
+        }
+        auto sinfos = kv->prepare(ubs);
+        if (sinfos.empty()) {
+            return -1;
+        }
+        int n_kv = 0;
+        for (size_t k = 0; k < ubs.size(); k++) {
+            kv->apply_ubatch(sinfos[k], ubs[k]);
+            n_kv = (int) kv->get_n_kv(sinfos[k]);
+            if (mask) {
+                if (!ctx || ggml_get_first_tensor(ctx)->ne[0] != n_kv || ggml_get_first_tensor(ctx)->ne[1] != ubs[k].n_tokens) {
+                    if (buf) { ggml_backend_buffer_free(buf); }
+                    if (ctx) { ggml_free(ctx); }
+                    ggml_init_params ip = { ggml_tensor_overhead() * 2, nullptr, true };
+                    ctx = ggml_init(ip);
+                    ggml_new_tensor_4d(ctx, GGML_TYPE_F32, n_kv, ubs[k].n_tokens, 1, 1);
+                    buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
+                }
+                kv->set_input_kq_mask(ggml_get_first_tensor(ctx), &ubs[k], true);
+            }
+        }
+        if (!keep) {
+            kv->seq_rm(0, p0, -1);
+        }
+        return n_kv;
+    }
+};
+
+}  // namespace
+
+extern "C" void * ps_kv_bench_new(uint32_t kv_size, uint32_t n_fill) {
+    try {
+        auto * b = new kv_bench(kv_size);
+        if (n_fill > 0 && b->decode(n_fill, false, true) < 0) {
+            delete b;
+            return nullptr;
+        }
+        return b;
+    } catch (const std::exception &) {
+        return nullptr;
+    }
+}
+
+extern "C" int ps_kv_bench_step(void * handle, uint32_t n_tokens, int mask) {
+    return static_cast<kv_bench *>(handle)->decode(n_tokens, mask != 0, false);
+}
+
+extern "C" void ps_kv_bench_free(void * handle) {
+    delete static_cast<kv_bench *>(handle);
+}

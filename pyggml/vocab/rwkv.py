@@ -1,0 +1,79 @@
+"""RWKV "world" tokenizer: greedy longest match over unescaped token bytes
+(llama.cpp: src/llama-vocab.cpp llama_unescape_rwkv_token, llm_tokenizer_rwkv{,_session})."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .vocab import Vocab
+
+_ESCAPES = {ord("t"): 0x09, ord("n"): 0x0A, ord("r"): 0x0D}
+
+
+def unescape(text: bytes) -> bytes:
+    """llama.cpp: llama_unescape_rwkv_token (``\\t \\n \\r \\xHH``; any other escaped char as is).
+
+    Hex digits are read the reference's way: ``c >= 'a'`` -> ``c - 'a' + 10``, else ``c - '0'``
+    (uppercase or non-hex chars give whatever that arithmetic gives, modulo 256)."""
+    out = bytearray()
+    escaping = False
+    hex_left = 0
+    acc = 0
+    for c in text:
+        if hex_left:
+            v = c - 0x61 + 10 if c >= 0x61 else c - 0x30
+            acc = ((acc << 4) + v) & 0xFF
+            hex_left -= 1
+            if hex_left == 0:
+                out.append(acc)
+                acc = 0
+            continue
+        if escaping:
+            if c == ord("x"):
+                hex_left = 2
+            else:
+                out.append(_ESCAPES.get(c, c))
+            escaping = False
+            continue
+        if c == 0x5C:  # backslash
+            escaping = True
+            continue
+        out.append(c)
+    return bytes(out)
+
+
+class RWKVModel:
+    """The naive trie of unescaped texts: a dict (later ids overwrite earlier ones) plus the set
+    of every prefix, so that a walk stops where the trie has no node."""
+
+    def __init__(self, vocab: Vocab) -> None:
+        self.tokens: dict[bytes, int] = {}
+        for i, t in enumerate(vocab.texts):
+            self.tokens[unescape(t)] = i
+        self.prefixes: set[bytes] = {t[:k] for t in self.tokens for k in range(1, len(t) + 1)}
+
+
+def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
+    model: RWKVModel = vocab._rwkv
+    tokens, prefixes = model.tokens, model.prefixes
+    n = len(text)
+    pos = 0
+    unk = vocab.special["unk"]
+    while pos < n:
+        if text[pos : pos + 1] not in prefixes:
+            out.append(unk)
+            pos += 1
+            continue
+        best_id = 0
+        best_end = 0  # the reference's quirk: no value on the path restarts at 0
+        k = pos + 1
+        while k <= n and text[pos:k] in prefixes:
+            tok = tokens.get(text[pos:k])
+            if tok is not None:
+                best_id, best_end = tok, k
+            k += 1
+        if best_end <= pos:
+            raise RuntimeError("RWKV walk without a token on its path: the reference loops forever")
+        out.append(best_id)
+        pos = best_end
