@@ -383,13 +383,17 @@ class KVCache:
                     near = np.flatnonzero(valid & (p0 + np.int64(np.int32(self.n_swa + 32)) >= seq_min[sid]))
                     block[later] = block[f]
                     if near.size:
-                        keep = self._keep(valid[near][None, :], p0[near][None, :], pos[lo + later, None], causal, swa)
+                        keep = self._keep(valid[near][None, :], p0[near][None, :], pos[lo + later, None],
+                                          causal, swa)
                         block[np.ix_(later, near)] = _DROP_KEEP[keep.view(np.uint8)]
         mask = out.reshape(n_stream, n_tps, n_kv)
         return mask.astype(np.float16) if f16 else mask
 
     def _keep(self, valid, p0, p1, causal: bool, swa: bool):
-        keep = valid & (p0 <= p1) if causal else valid.copy()
+        if causal:
+            keep = valid & (p0 <= p1)
+        else:
+            keep = np.broadcast_to(valid, np.broadcast_shapes(np.shape(valid), np.shape(p1))).copy()
         if swa:
             keep &= ~is_masked(self.n_swa, self.swa_type, np.where(valid, p0, 0), p1)
         return keep
