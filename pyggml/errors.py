@@ -46,7 +46,7 @@ class GrammarError(PyggmlError, ValueError):
     ``message`` is the reference's own text (llama_grammar_parser::parse's ``err.what()``,
     llama_grammar_init_impl's log line, or llama_grammar_accept_*'s runtime_error).
     ``reason`` is a short stable identifier ("parse", "undefined-rule", "no-rules",
-    "missing-root", "left-recursion", "empty-stacks", "eog-not-allowed", "no-vocab",
+    "missing-root", "left-recursion", "empty-stacks", "eog-not-allowed", "no-vocab", "trigger-pattern",
     "internal" where the reference would abort, and "repetition-bounds" for ``{m,n}`` with
     n < m, which the reference never returns from); ``position`` the byte offset in the
     grammar text where parsing stopped, when there is one.

@@ -17,6 +17,7 @@ from .ext import TOKEN_NULL, BatchExt
 from .ubatch import MAX_SEQ, UBatch
 
 _ALL = (1 << MAX_SEQ) - 1
+_SMALL = 32  # batches up to this many tokens take the plain-Python paths
 
 
 def _u32_as_i32(v: int) -> int:
@@ -135,7 +136,9 @@ class BatchAllocr:
         # per-seq positions (first section only for M-RoPE embeddings), coupling records and the
         # sequence set of each token
         pos0 = self.pos[:n_tok]
-        if single:
+        if single and n_tok <= _SMALL:
+            self._stats_general(pos0.tolist())  # plain Python beats numpy's call overhead here
+        elif single:
             self._stats_single(prim, pos0)
         else:
             self._stats_general(pos0.tolist())
@@ -144,7 +147,7 @@ class BatchAllocr:
             self.seq_id_unq.append(s)
 
         self._check_positions(b, has_token)
-        if single:
+        if single and n_tok > _SMALL:
             self._check_order_single(prim, pos0)
         else:
             self._check_order_general(pos0.tolist())
@@ -430,7 +433,7 @@ class BatchAllocr:
         n_pos = self.n_pos_per_embd
         if self.token is not None:
             # text tokens: the one position is broadcast to every M-RoPE section
-            pos = np.tile(self.pos[ix], n_pos)
+            pos = np.tile(self.pos[ix], n_pos) if n_pos > 1 else self.pos[ix]
         else:
             pos = self.pos.reshape(n_pos, self.n_tokens)[:, ix].reshape(-1)
         output = self.output[ix]
@@ -440,14 +443,12 @@ class BatchAllocr:
         for m in set(map(self.seq_set.__getitem__, idxs)):
             unq |= m
         seq_id_unq = [s for s in range(self.n_seq_max) if unq >> s & 1]
-        seq_idx = np.full(MAX_SEQ, -1, np.int32)
-        seq_idx[seq_id_unq] = np.arange(len(seq_id_unq), dtype=np.int32)
         return UBatch(
             equal_seqs=equal_seqs, n_tokens=n_tokens, n_seq_tokens=n_tokens // n_seqs, n_seqs=n_seqs,
             n_seqs_unq=len(seq_id_unq), n_pos=n_pos,
             token=None if self.token is None else self.token[ix],
             embd=None if self.embd is None else self.embd[ix],
-            pos=pos.astype(np.int32), seq_id=seq_id, seq_id_unq=seq_id_unq, seq_idx=seq_idx,
+            pos=pos.astype(np.int32, copy=False), seq_id=seq_id, seq_id_unq=seq_id_unq,
             output=output, batch_idxs=ix,
         )
 

@@ -27,9 +27,16 @@ class UBatch:
     pos: np.ndarray  # int32 [n_pos * n_tokens], section-major: pos[j * n_tokens + i]
     seq_id: list[tuple[int, ...]]  # [n_tokens], each in the reference's iteration order
     seq_id_unq: list[int]  # [n_seqs_unq], increasing
-    seq_idx: np.ndarray  # int32 [MAX_SEQ]: index into seq_id_unq, -1 when absent
     output: np.ndarray  # int8 [n_tokens]
     batch_idxs: np.ndarray  # int32 [n_tokens]: the token's index in the input batch
+
+    @property
+    def seq_idx(self) -> np.ndarray:
+        """int32 [MAX_SEQ]: each sequence's index in ``seq_id_unq``, -1 when absent (built on
+        demand: only pooling reads it)."""
+        idx = np.full(MAX_SEQ, -1, np.int32)
+        idx[self.seq_id_unq] = np.arange(len(self.seq_id_unq), dtype=np.int32)
+        return idx
 
     @property
     def n_seq_id(self) -> list[int]:

@@ -641,7 +641,11 @@ class TriggerPattern:
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self.regex = re.compile(pattern.encode("utf-8"))
+        try:
+            self.regex = re.compile(pattern.encode("utf-8"))
+        except re.error as e:
+            # the reference's std::regex constructor throws std::regex_error here
+            raise GrammarError(f"invalid trigger pattern {pattern!r}: {e}", reason="trigger-pattern") from e
 
     def find(self, text: bytes) -> int | None:
         m = None

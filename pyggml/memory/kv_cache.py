@@ -207,8 +207,10 @@ class KVCache:
             if cont:
                 found = self._find_cont(usable, head, n_tokens)
             else:
-                order = np.concatenate((np.arange(head, c.size), np.arange(0, head)))
-                found = order[usable[order]][:n_tokens].tolist()
+                # cyclic order from the head: [head, size) then [0, head)
+                found = (np.flatnonzero(usable[head:])[:n_tokens] + head).tolist()
+                if len(found) < n_tokens:
+                    found += np.flatnonzero(usable[:head])[: n_tokens - len(found)].tolist()
             if found is None or len(found) < n_tokens:
                 return None
             res.idxs[s] = found

@@ -73,13 +73,19 @@ class KVCells:
 
     def used_min(self) -> int:
         """Index of the first used cell (0 when none is used)."""
-        nz = np.flatnonzero(self.pos != -1)
-        return int(nz[0]) if nz.size else 0
+        used = self.pos != -1
+        if not used.size:
+            return 0
+        i = int(used.argmax())
+        return i if used[i] else 0
 
     def used_max_p1(self) -> int:
         """Index of the last used cell + 1 (0 when none is used)."""
-        nz = np.flatnonzero(self.pos != -1)
-        return int(nz[-1]) + 1 if nz.size else 0
+        used = self.pos[::-1] != -1
+        if not used.size:
+            return 0
+        i = int(used.argmax())
+        return self.size - i if used[i] else 0
 
     def seq_count(self, i: int) -> int:
         self._need_used(i)

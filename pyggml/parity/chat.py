@@ -224,13 +224,12 @@ def engine_cases() -> Iterator[Case]:
 
 
 def ported_test_jinja_cases() -> Iterator[Case]:
-    """The reference's tests/test-jinja.cpp cases (present in a source checkout of the tree;
-    an installed package ships only models/ and grammars/, and then has none)."""
+    """The reference's tests/test-jinja.cpp cases (the file ships with the reference data)."""
     from .chat_cases import ported_cases
 
     path = reference_tree() / "tests" / "test-jinja.cpp"
     if not path.is_file():
-        return
+        raise FixtureError(f"missing {path}: the reference's Jinja test cases")
     ported = ported_cases(path)
     if len(ported) < 250:
         raise FixtureError(f"only {len(ported)} test_template cases translated from {path}")

@@ -129,6 +129,14 @@ def random_program(rng: random.Random, cfg: dict[str, Any], n_steps: int) -> dic
                     pos.append(nxt[s])
                     sids.append([s])
                     nxt[s] += 1
+            if rng.random() < 0.3 and len(active) > 1:
+                # interleave the sequences, each keeping its order
+                queues = [[k for k in range(len(toks)) if sids[k] == [s]] for s in active]
+                order = []
+                while any(queues):
+                    q = rng.choice([q for q in queues if q])
+                    order.append(q.pop(0))
+                toks, pos, sids = [toks[k] for k in order], [pos[k] for k in order], [sids[k] for k in order]
             if shared and all(kv.seq_pos_min(s) == kv.seq_pos_min(active[0]) and
                               kv.seq_pos_max(s) == kv.seq_pos_max(active[0]) for s in active):
                 p = max(kv.seq_pos_max(s) for s in active) + 1

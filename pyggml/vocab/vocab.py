@@ -816,12 +816,14 @@ class Vocab:
         """llama_detokenize's bytes (with a large enough buffer)."""
         if self.type == TYPE_NONE:
             return b""
-        toks = list(tokens)
-        if toks and (min(toks) < 0 or max(toks) >= len(self.texts)):
-            self._check(min(toks) if min(toks) < 0 else max(toks))
+        toks = tokens if isinstance(tokens, list) else list(tokens)
+        if not toks:
+            return b""
+        if min(toks) < 0:
+            self._check(min(toks))
         remove_space = self.add_space_prefix
         sp = self.special
-        if remove_special and self.add_bos and toks and toks[0] == sp["bos"]:
+        if remove_special and self.add_bos and toks[0] == sp["bos"]:
             remove_space = False
             toks = toks[1:]
         if remove_special and self.add_eos and toks and toks[-1] == sp["eos"]:
@@ -829,10 +831,12 @@ class Vocab:
         if not toks:
             return b""
         table = self._piece_table(unparse_special)
-        head = self.token_to_piece(toks[0], int(remove_space), unparse_special)
-        parts = [head]
-        parts.extend(map(table.__getitem__, toks[1:]))
-        text = b"".join(parts)
+        try:
+            head = self.token_to_piece(toks[0], int(remove_space), unparse_special)
+            text = head + b"".join(map(table.__getitem__, toks[1:] if len(toks) > 1 else ()))
+        except IndexError:
+            self._check(max(toks))
+            raise
         if self.clean_spaces and text:
             text = _clean_spaces(text)
         return text

@@ -71,3 +71,9 @@ def test_lazy_trigger_token():
     g.accept(0)
     g.accept(1)
     assert g.apply([0, 1, 2]) == [False, False, True]
+
+
+def test_bad_trigger_pattern_is_a_grammar_error():
+    with pytest.raises(GrammarError) as ei:
+        Grammar.from_text('root ::= "a"', lazy=True, trigger_patterns=["("])
+    assert ei.value.reason == "trigger-pattern"

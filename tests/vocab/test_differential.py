@@ -36,7 +36,7 @@ def _check(name: str, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("name", VOCABS)
-@settings(derandomize=True, max_examples=25, deadline=None)
+@settings(derandomize=True, max_examples=20, deadline=None)
 @given(text=st.text(_ALPHABET, max_size=40), raw=_SAFE_BYTES, pick=st.integers(0, 1 << 30))
 def test_random_text(name, text, raw, pick):
     specials = _specials(name)
