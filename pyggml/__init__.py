@@ -4,24 +4,42 @@ Public names are imported lazily so that ``import pyggml`` stays light."""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoadError
+from .errors import (
+    BatchError,
+    GGMLError,
+    GGUFError,
+    GrammarError,
+    LoadError,
+    PyggmlError,
+    TemplateError,
+    TokenizerError,
+)
 
 if TYPE_CHECKING:
+    from .batch import Batch
     from .model import Model
     from .sampling import Sampler
+    from .vocab import Vocab
 
-__all__ = ["LoadError", "Model", "Sampler"]
+# public name -> the module that defines it (imported on first use)
+_LAZY = {
+    "Model": "pyggml.model",
+    "Batch": "pyggml.batch",
+    "Sampler": "pyggml.sampling",
+    "Vocab": "pyggml.vocab",
+}
+
+__all__ = [
+    "Batch", "BatchError", "GGMLError", "GGUFError", "GrammarError", "LoadError", "Model",
+    "PyggmlError", "Sampler", "TemplateError", "TokenizerError", "Vocab",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Model":
-        from .model import Model
-
-        return Model
-    if name == "Sampler":
-        from .sampling import Sampler
-
-        return Sampler
-    raise AttributeError(f"module 'pyggml' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyggml' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -11,11 +11,11 @@ import struct
 
 
 def f32(v: float) -> str:
-    return "f32:%08x" % struct.unpack("<I", struct.pack("<f", v))[0]
+    return f"f32:{struct.unpack('<I', struct.pack('<f', v))[0]:08x}"
 
 
 def f64(v: float) -> str:
-    return "f64:%016x" % struct.unpack("<Q", struct.pack("<d", v))[0]
+    return f"f64:{struct.unpack('<Q', struct.pack('<d', v))[0]:016x}"
 
 
 def canon_str(b: bytes | str) -> str:
