@@ -31,17 +31,18 @@ class UGMModel:
             self.xcda = np.frombuffer(cm[4 : 4 + blob], dtype="<u4").tolist()
             self.replacements = cm[4 + blob :]
         # naive_trie of NORMAL | USER_DEFINED | UNUSED tokens: later ids overwrite earlier ones.
-        # The trie becomes a dict, the set of prefixes up to _HEAD bytes and, per _HEAD-byte
-        # head, the longest token starting with it (to stop a walk early).
+        # The trie becomes a dict plus prefix sets (to stop a walk where the trie has no node).
         attrs = np.asarray(vocab.attrs, dtype=np.int64)
         texts = vocab.texts
         matchable = np.flatnonzero(attrs & (vocab.ATTR_NORMAL | vocab.ATTR_USER_DEFINED | vocab.ATTR_UNUSED))
         self.tokens: dict[bytes, int] = {texts[i]: i for i in matchable.tolist()}
         self.prefixes: set[bytes] = {t[:k] for t in self.tokens for k in range(1, min(len(t), _HEAD) + 1)}
-        self.longest: dict[bytes, int] = {}
+        # tokens longer than _HEAD grouped by head; each group's prefix set is built on first use
+        self.by_head: dict[bytes, list[bytes]] = {}
         for t in self.tokens:
-            if len(t) > _HEAD and self.longest.get(t[:_HEAD], 0) < len(t):
-                self.longest[t[:_HEAD]] = len(t)
+            if len(t) > _HEAD:
+                self.by_head.setdefault(t[:_HEAD], []).append(t)
+        self._head_prefixes: dict[bytes, set[bytes]] = {}
         user = np.flatnonzero(attrs & vocab.ATTR_USER_DEFINED).tolist()
         self.user_prefixes: set[bytes] = {texts[i][:k] for i in user for k in range(1, len(texts[i]) + 1)}
         normal = attrs & vocab.ATTR_NORMAL != 0
@@ -50,6 +51,14 @@ class UGMModel:
         # float arithmetic, as the reference computes it
         self.unknown_score = float(np.float32(min_score) - np.float32(10.0))
         self.max_len = max((len(t) for t in self.tokens), default=0)
+
+    def head_prefixes(self, head: bytes) -> set[bytes]:
+        """Every prefix longer than _HEAD of the tokens starting with ``head``."""
+        hp = self._head_prefixes.get(head)
+        if hp is None:
+            hp = {t[:k] for t in self.by_head.get(head, ()) for k in range(_HEAD + 1, len(t) + 1)}
+            self._head_prefixes[head] = hp
+        return hp
 
     def _node(self, i: int) -> int:
         if i >= len(self.xcda):
@@ -62,29 +71,34 @@ class UGMModel:
 
     def normalize_prefix(self, data: bytes, off: int) -> tuple[bytes, int]:
         # deepest walk into the user-defined trie (a path, not necessarily a whole token)
-        k = 0
         n = len(data)
-        while off + k < n and data[off : off + k + 1] in self.user_prefixes:
-            k += 1
-        if k > 0:
+        if self.user_prefixes and data[off : off + 1] in self.user_prefixes:
+            k = 1
+            while off + k < n and data[off : off + k + 1] in self.user_prefixes:
+                k += 1
             return data[off : off + k], k
         best_len = 0
         best_off = 0
-        if self.xcda:
+        xcda = self.xcda
+        if xcda:
+            size = len(xcda)
             node = self._base(0)
             for p in range(off, n):
                 c = data[p]
                 if c == 0:
                     break
                 node ^= c
-                v = self._node(node)
-                if (v & ((1 << 31) | 0xFF)) != c:
+                if node >= size:
+                    self._node(node)  # raises like the reference's bounds check
+                v = xcda[node]
+                if (v & 0x800000FF) != c:  # LCHECK
                     break
-                leaf = (v >> 8) & 1
-                node ^= self._base(node)
-                if leaf:
+                node ^= ((v >> 10) << ((v & 0x200) >> 6)) & 0xFFFFFFFF  # BASE
+                if (v >> 8) & 1:  # LEAF: BASE points at the replacement's index
+                    if node >= size:
+                        self._node(node)
                     best_len = p - off + 1
-                    best_off = self._node(node) & ((1 << 31) - 1)
+                    best_off = xcda[node] & 0x7FFFFFFF
         if best_len > 0:
             rep = self.replacements
             if best_off >= len(rep):
@@ -141,7 +155,6 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
     best[0] = 0.0
     tokens = model.tokens
     prefixes = model.prefixes
-    longest = model.longest
     user = vocab.ATTR_USER_DEFINED
     attrs = vocab.attrs
     scores = vocab.scores
@@ -151,11 +164,17 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
         cur = best[off]
         single = False
         k = 1
-        limit = min(n - off, longest.get(norm[off : off + _HEAD], _HEAD))
-        while k <= limit:
+        hp: set[bytes] | None = None
+        while off + k <= n:
             piece = norm[off : off + k]
-            if k <= _HEAD and piece not in prefixes:
-                break
+            if k <= _HEAD:
+                if piece not in prefixes:
+                    break
+            else:
+                if hp is None:
+                    hp = model.head_prefixes(norm[off : off + _HEAD])
+                if piece not in hp:
+                    break
             tok = tokens.get(piece)
             if tok is not None:
                 if k == nu:
