@@ -269,6 +269,7 @@ class GraphAllocator:
         self.generation = 0
         self._holder = _BufferHolder(self)
         self._registered: set[int] = set()
+        self._stale: set[int] = set()   # buffers of older generations (freed by ggml-alloc)
 
     @property
     def ptr(self) -> Any:
@@ -302,11 +303,23 @@ class GraphAllocator:
             for a in self._registered:
                 if BUFFERS.get(a) is self._holder:
                     del BUFFERS[a]
+            self._stale |= self._registered
             self._registered.clear()
+
+    def _detach_stale(self, graph: Graph) -> None:
+        # Tensors placed in an older generation still point into freed buffers, and ggml-alloc
+        # takes a tensor with data for a pre-allocated one: clear them so they are placed again.
+        if not self._stale:
+            return
+        for t in graph.nodes + graph.leafs:
+            if _addr(t.ptr.buffer) in self._stale:
+                t.ptr.data = ffi.NULL
+                t.ptr.buffer = ffi.NULL
 
     def reserve(self, graph: Graph) -> bool:
         """Size the buffers for ``graph`` without placing it (ggml_gallocr_reserve)."""
         self._check_graph(graph)
+        self._detach_stale(graph)
         before = self._sizes()
         ok = bool(ggml().ggml_gallocr_reserve(self.ptr, graph.ptr))
         self._after(before)
@@ -315,6 +328,7 @@ class GraphAllocator:
     def alloc_graph(self, graph: Graph) -> bool:
         """Give every tensor of ``graph`` memory (ggml_gallocr_alloc_graph); False on failure."""
         self._check_graph(graph)
+        self._detach_stale(graph)
         before = self._sizes()
         ok = bool(ggml().ggml_gallocr_alloc_graph(self.ptr, graph.ptr))
         self._after(before)
@@ -326,6 +340,7 @@ class GraphAllocator:
             if a and a not in BUFFERS:
                 BUFFERS[a] = self._holder
                 self._registered.add(a)
+                self._stale.discard(a)
         graph.allocation = (self, self.generation)
         graph.context.keep_alive(self)
         return True

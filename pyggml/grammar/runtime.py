@@ -40,6 +40,11 @@ Stack = tuple[int, ...]
 Partial = tuple[int, int]  # llama_partial_utf8: (value so far, bytes remaining; -1 = invalid)
 
 _TERMINALS = frozenset((CHAR, CHAR_NOT, CHAR_ANY, TOKEN, TOKEN_NOT))
+
+# Ambiguous grammars (nested repetitions of nullable items) can multiply the stacks with every
+# character; the reference keeps them all until memory runs out.  Past this many stacks pyggml
+# raises GrammarError(reason="stack-limit") instead (real grammars keep a handful).
+MAX_STACKS = 20_000
 _UTF8_LEN = (1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4)
 
 
@@ -198,11 +203,20 @@ def advance_stack(rules: Rules, stack: Stack, new_stacks: list[Stack], present: 
     types, values, alternatives = rules.types, rules.values, rules.alternatives
     todo = [stack]
     seen: set[Stack] = set()
+    # No input is consumed here, so a stack can only grow by one continuation per distinct
+    # rule-reference position; growing past that means a rule reaches itself through rules
+    # that can be empty without saying so (``x ::= y x "c"``, ``y ::= z``, ``z ::= ""``): the
+    # reference's left-recursion check misses it and this loop never ends there.
+    max_len = len(stack) + len(types)
     while todo:
         cur = todo.pop()
         if cur in seen:
             continue
         seen.add(cur)
+        if len(cur) > max_len:
+            raise GrammarError("unsupported grammar, left recursion through rules that can be empty "
+                               "(the reference never returns on this grammar)",
+                               reason="hidden-left-recursion")
         if not cur:
             if cur not in present:
                 present.add(cur)
@@ -400,6 +414,7 @@ class Grammar:
             present: set[Stack] = set()
             for stack in self.stacks:
                 self._accept_chr(stack, chr_, new, present)
+            _check_stack_count(len(new))
             hit = tuple(new)
             if len(self._accept_cache) > 100_000:
                 self._accept_cache.clear()
@@ -447,12 +462,14 @@ class Grammar:
                 for cur in current:
                     self._accept_chr(cur, cp, nxt_stacks, nxt_present)
                 current = nxt_stacks
+                _check_stack_count(len(current))
                 if not current:
                     break
             for s in current:
                 if s not in present:
                     present.add(s)
                     new.append(s)
+        _check_stack_count(len(new))
         self.stacks = new
         self.partial_utf8 = partial
         if not self.stacks:
@@ -659,6 +676,12 @@ class TriggerPattern:
             if m.start(i) >= 0 and m.end(i) - m.start(i) > 0:
                 return m.start(i)
         return m.start(0)
+
+
+def _check_stack_count(n: int) -> None:
+    if n > MAX_STACKS:
+        raise GrammarError(f"too many grammar stacks ({n} > {MAX_STACKS}): the grammar is too ambiguous",
+                           reason="stack-limit")
 
 
 def _text(piece: bytes) -> str:

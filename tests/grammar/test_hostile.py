@@ -79,3 +79,26 @@ def test_deep_nesting_where_the_reference_crashes():
 def test_unbalanced_nesting_fails_fast():
     out, dt = _timed("root ::= " + "(" * NEST)
     assert isinstance(out, GrammarError) and dt < 10.0
+
+
+HIDDEN_LEFT_RECURSION = 'root ::= x "b"\nx ::= y x "c" | "d"\ny ::= z\nz ::= ""'
+
+
+def test_hidden_left_recursion_refused_where_the_reference_never_returns():
+    out, dt = _timed(HIDDEN_LEFT_RECURSION)
+    assert isinstance(out, GrammarError) and out.reason == "hidden-left-recursion" and dt < 1.0
+    r = ref.isolated_call("session", HIDDEN_LEFT_RECURSION, "root", [], timeout=2.0, mem_mb=1024)
+    assert "abnormal" in r or "std::bad_alloc" in str(r), r
+
+
+def test_exponential_ambiguity_is_bounded():
+    # every accepted "a" may end any number of the nested groups: stacks multiply
+    text = 'root ::= ("a" (("a" ("a" "b"?)?)?)?)*'
+    g = Grammar.from_text(text)
+    t0 = time.perf_counter()
+    try:
+        for _ in range(200):
+            g.accept_char(97)
+    except GrammarError as e:
+        assert e.reason == "stack-limit"
+    assert time.perf_counter() - t0 < 10.0
