@@ -9,6 +9,13 @@ Where the reference keeps ``const llama_grammar_element *`` pointers into its ru
 position here is an index into one flat element array (``Rules.types`` / ``Rules.values``,
 rule ``r`` starting at ``Rules.base[r]``); a stack is a tuple of positions, bottom first.
 ``Rules.locate`` turns a position back into the reference's (rule id, element offset).
+
+Differences on purpose, each where the reference never returns or runs out of memory:
+- a rule reaching itself through rules that can be empty (missed by the reference's
+  left-recursion check, which only sees literally empty alternatives) makes advance_stack grow
+  stacks forever there; here it raises ``GrammarError(reason="hidden-left-recursion")``;
+- more than ``MAX_STACKS`` live stacks raise ``GrammarError(reason="stack-limit")``.
+Where the reference aborts (GGML_ASSERT/ABORT), ``GrammarError`` is raised instead.
 """
 
 from __future__ import annotations

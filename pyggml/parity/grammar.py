@@ -15,8 +15,10 @@ Cases (every expectation comes from the running reference, src/llama-grammar.cpp
 - ``lazy/...``: lazy grammars with trigger patterns (search and ``^...$`` full match with a
   group): the state, trigger buffer included, after each token, and the replay on trigger.
 
-Grammars that make the reference hang or crash (``{m,n}`` with n < m, nesting deeper than its
-C stack) are not sent to it; tests/grammar/test_hostile.py covers those in a subprocess.
+Grammars that make the reference hang, exhaust memory or crash (``{m,n}`` with n < m, left
+recursion hidden behind rules that can be empty, sessions whose stacks multiply past
+``MAX_STACKS``, nesting deeper than its C stack) are not sent to it;
+tests/grammar/test_grammar_hostile.py covers those with the reference in a subprocess.
 """
 
 from __future__ import annotations

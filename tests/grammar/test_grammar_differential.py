@@ -30,7 +30,7 @@ def test_parse_and_accept(seed, broken):
     gen = GrammarGen(rng)
     text = gen.broken() if broken else gen.valid()
     if _refuses(text):
-        return  # {m,n} with n < m: the reference never returns (test_hostile covers it)
+        return  # {m,n} with n < m: the reference never returns (test_grammar_hostile covers it)
     ours, theirs = ours_parse(text), ref.parse_outcome(text)
     assert ours == theirs, first_difference(ours, theirs)
     g = try_grammar(text)
@@ -44,7 +44,7 @@ def test_parse_and_accept(seed, broken):
             o = ours_session(text, "root", steps)
         except GrammarError as e:
             assert e.reason in _NOT_FOR_REFERENCE
-            continue  # the reference would not return (test_hostile covers these)
+            continue  # the reference would not return (test_grammar_hostile covers these)
         r = ref.session(text, "root", steps)
         assert o == r, (text, s, first_difference(o, r))
 
