@@ -11,7 +11,7 @@ Where bit-exactness comes from (each place is commented where it happens):
 * randomness: ``_rng`` (std::mt19937 seeded by init_genrand; libstdc++'s generate_canonical
   for double (two draws, low word first) and float (one draw); discrete_distribution with its
   no-draw case below two weights);
-* tie order: ``_stlsort`` (libstdc++ partial_sort / introsort replayed when ties are
+* tie order: ``pyggml._stlsort`` (libstdc++ partial_sort / introsort replayed when ties are
   observable, the 128-bucket sort with its INT_MIN bucket quirk);
 * float math: ``_fmath`` (glibc expf reproduced through a proven midpoint guard, glibc
   logf/log2f/powf called directly, float vs double accumulators as the reference declares them).

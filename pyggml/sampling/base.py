@@ -13,8 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .._stlsort import partial_sort_inplace
 from . import _fmath as fm
-from ._stlsort import partial_sort_inplace
 from .candidates import Candidates
 
 f32 = np.float32

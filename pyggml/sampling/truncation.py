@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
+from .._stlsort import bucket_partial_sort, partial_sort_inplace, sort_desc
 from . import _fmath as fm
 from ._rng import Mt19937, rng_seed, uniform_float
-from ._stlsort import bucket_partial_sort, partial_sort_inplace, sort_desc
 from .base import BaseSampler, softmax_impl, top_k_impl
 from .candidates import Candidates
 

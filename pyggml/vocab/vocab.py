@@ -3,9 +3,6 @@
 llama.cpp: src/llama-vocab.cpp (llama_vocab::impl::load, tokenizer_st_partition, tokenize,
 token_to_piece, detokenize).  Token texts are kept as bytes (GGUF strings are bytes; the
 reference compares them byte-wise).
-
-Layering note: the special-token cache order reuses ``pyggml.sampling._stlsort.std_sort``
-(libstdc++ introsort replay); that helper belongs in a shared low-level module.
 """
 
 from __future__ import annotations
@@ -553,9 +550,8 @@ class Vocab:
         mask = ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN
         ids = [i for i, a in enumerate(attrs) if a & mask]
         # std::sort by length, descending: not stable, so the order among equal lengths is
-        # whatever libstdc++'s introsort leaves; replayed exactly.  (The replay lives with the
-        # sampler, which needs the same thing; see the note in the module docstring.)
-        from ..sampling._stlsort import std_sort
+        # whatever libstdc++'s introsort leaves; replayed exactly.
+        from .._stlsort import std_sort
 
         lengths = [float(len(t)) for t in self.texts]
         ids = std_sort(lengths, ids)

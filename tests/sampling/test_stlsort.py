@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyggml.sampling import _stlsort as ss
+from pyggml import _stlsort as ss
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)

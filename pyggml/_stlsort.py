@@ -1,4 +1,5 @@
-"""The reference's sorts of candidate arrays, tie order included.
+"""libstdc++'s unstable sorts replayed, tie order included (samplers' candidate arrays, the
+vocab's special-token cache).
 
 The reference sorts ``llama_token_data`` by ``a.logit > b.logit`` with libstdc++'s
 ``std::partial_sort`` (heap select + heap sort) and ``std::sort`` (introsort), neither of
