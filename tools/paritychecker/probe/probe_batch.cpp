@@ -320,14 +320,7 @@ struct bench_state {
 }  // namespace
 
 extern "C" int ps_batch_run(const char * spec_json, char ** out_json) {
-    *out_json = nullptr;
-    try {
-        *out_json = probe::dup(run(json::parse(spec_json)));
-        return 0;
-    } catch (const std::exception & e) {
-        *out_json = probe::dup(json{{"exception", probe::str(e.what())}});
-        return -1;
-    }
+    return probe::run_json(spec_json, out_json, [](const json & j) { return run(j); });
 }
 
 extern "C" void * ps_batch_bench_new(const char * spec_json) {

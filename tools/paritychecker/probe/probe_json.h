@@ -51,4 +51,18 @@ inline char * dup(const json & j) {
     return out;
 }
 
+// The JSON-in / JSON-out C boundary: run fn on the parsed request; a C++ exception never
+// crosses into C, it comes back as {"exception": <message>} with status -1.
+template <typename F>
+int run_json(const char * request, char ** out, F && fn) {
+    *out = nullptr;
+    try {
+        *out = dup(fn(json::parse(request)));
+        return 0;
+    } catch (const std::exception & e) {
+        *out = dup(json{{"exception", str(e.what())}});
+        return -1;
+    }
+}
+
 }  // namespace probe

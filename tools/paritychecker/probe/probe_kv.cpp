@@ -144,14 +144,7 @@ json run_cells(const json & prog) {
 }  // namespace
 
 extern "C" int ps_kv_cells_run(const char * program_json, char ** out_json) {
-    *out_json = nullptr;
-    try {
-        *out_json = probe::dup(run_cells(json::parse(program_json)));
-        return 0;
-    } catch (const std::exception & e) {
-        *out_json = probe::dup(json{{"exception", probe::str(e.what())}});
-        return -1;
-    }
+    return probe::run_json(program_json, out_json, [](const json & j) { return run_cells(j); });
 }
 
 // llama_hparams::is_masked_swa (src/llama-hparams.h) over a grid of positions: out[i*n1 + j]
@@ -354,14 +347,7 @@ json run_kv(const json & spec) {
 }  // namespace
 
 extern "C" int ps_kv_run(const char * spec_json, char ** out_json) {
-    *out_json = nullptr;
-    try {
-        *out_json = probe::dup(run_kv(json::parse(spec_json)));
-        return 0;
-    } catch (const std::exception & e) {
-        *out_json = probe::dup(json{{"exception", probe::str(e.what())}});
-        return -1;
-    }
+    return probe::run_json(spec_json, out_json, [](const json & j) { return run_kv(j); });
 }
 
 // ---------------------------------------------------------------------------------------------
