@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import TokenizerError
@@ -631,8 +631,12 @@ class Vocab:
         return t
 
     # --- tokenize ------------------------------------------------------------------------------
-    def _partition(self, text: bytes, parse_special: bool) -> list[tuple[int, int] | int]:
-        """llama.cpp: impl::tokenizer_st_partition -> fragments: (offset, length) or a token id."""
+    def _partition(self, text: bytes, parse_special: bool,
+                   plain: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int] | int]:
+        """llama.cpp: impl::tokenizer_st_partition -> fragments: (offset, length) or a token id.
+
+        ``plain``: byte ranges [start, end) read as with ``parse_special=False`` (pyggml's input
+        marking; the reference has no such parameter)."""
         frags: list[tuple[int, int] | int] = [(0, len(text))]
         specials = self._specials[parse_special]
         if not specials or (len(text) < 4096 and not self._special_heads[parse_special].intersection(text)):
@@ -640,6 +644,7 @@ class Vocab:
         for sid, tok, a in specials:
             if tok not in text:  # cannot occur in any fragment either
                 continue
+            gated = bool(plain) and a & (ATTR_CONTROL | ATTR_UNKNOWN)  # parse_special gates it
             new: list[tuple[int, int] | int] = []
             for f in frags:
                 if not isinstance(f, tuple):
@@ -648,6 +653,9 @@ class Vocab:
                 base, length = f
                 while True:
                     match = text.find(tok, base, base + length)
+                    if gated:
+                        while match != -1 and any(a0 < match + len(tok) and match < a1 for a0, a1 in plain):
+                            match = text.find(tok, match + 1, base + length)
                     if match == -1:
                         new.append((base, length))
                         break
@@ -675,13 +683,31 @@ class Vocab:
             frags = new
         return frags
 
-    def tokenize(self, text: str | bytes, add_special: bool = True, parse_special: bool = False) -> list[int]:
+    def tokenize_parts(self, parts: Iterable[tuple[str, bool]], add_special: bool = True) -> list[int]:
+        """Token ids of a rendered chat given as ``(text, is_input)`` pairs (``Rendered.mask()``).
+
+        Special tokens are parsed in template text but never inside input: a user message that
+        contains ``<|im_end|>`` stays plain text.  Equal to ``tokenize(text, add_special,
+        parse_special=True)`` wherever no input part spells a control token."""
+        chunks: list[bytes] = []
+        plain: list[tuple[int, int]] = []
+        pos = 0
+        for text, is_input in parts:
+            b = text.encode("utf-8", "surrogatepass")
+            if is_input and b:
+                plain.append((pos, pos + len(b)))
+            chunks.append(b)
+            pos += len(b)
+        return self.tokenize(b"".join(chunks), add_special, parse_special=True, _plain=plain)
+
+    def tokenize(self, text: str | bytes, add_special: bool = True, parse_special: bool = False,
+                 *, _plain: Sequence[tuple[int, int]] = ()) -> list[int]:
         """Token ids of ``text`` (llama_tokenize).  ``bytes`` are taken as they are (invalid
         UTF-8 included); ``str`` is encoded as UTF-8 (lone surrogates pass through)."""
         data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
         if self.type == TYPE_NONE:
             raise TokenizerError("vocabulary of type NONE cannot tokenize (the reference aborts)")
-        frags = self._partition(data, parse_special) if data else []
+        frags = self._partition(data, parse_special, _plain) if data else []
         out: list[int] = []
         sp = self.special
         t = self.type
