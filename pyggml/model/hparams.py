@@ -9,6 +9,7 @@ raises ``LoadAbortError`` here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -402,3 +403,19 @@ def load_tokenizer_meta(meta: Metadata) -> TokenizerMeta:
     for f, k in _FLAG_KEYS.items():
         fields[f] = meta.get("tokenizer.ggml." + k, VT.BOOL)
     return TokenizerMeta(**fields)
+
+
+CHAT_TEMPLATE_KEY = b"tokenizer.chat_template"
+
+
+def templates_from_kv(kv: Iterable[KV]) -> dict[str, str]:
+    """``{"": default, "tool_use": ..., ...}`` from parsed key/values (string values only)."""
+    out: dict[str, str] = {}
+    for entry in kv:
+        key = entry.key.split(b"\0", 1)[0]
+        named = key == CHAT_TEMPLATE_KEY or key.startswith(CHAT_TEMPLATE_KEY + b".")
+        if entry.type != VT.STRING or not named:
+            continue
+        name = key[len(CHAT_TEMPLATE_KEY) + 1:].decode("utf-8", "replace")
+        out.setdefault(name, bytes(entry.value).decode("utf-8", "surrogateescape"))
+    return out

@@ -23,7 +23,15 @@ from gguf import GGUFValueType as VT
 from ..errors import GGUFError, LoadAbortError, LoadError
 from . import arch_llama
 from .gguf_types import GGUFFile
-from .hparams import KEY, LlamaHParams, Metadata, TokenizerMeta, load_llama_hparams, load_tokenizer_meta
+from .hparams import (
+    KEY,
+    LlamaHParams,
+    Metadata,
+    TokenizerMeta,
+    load_llama_hparams,
+    load_tokenizer_meta,
+    templates_from_kv,
+)
 from .weights import Weight, WeightBuffers, read_into, validate_row_data
 
 ProgressCallback = Callable[[float], bool | None]
@@ -71,6 +79,16 @@ class Model:
         the reference aborts."""
         return load_model(os.fspath(path), vocab_only=vocab_only, use_mmap=use_mmap,
                           check_tensors=check_tensors, progress=progress)
+
+    @property
+    def chat_templates(self) -> dict[str, str]:
+        """The chat templates in the metadata: ``{"": default, "<name>": variant, ...}``."""
+        return templates_from_kv(self.gguf.kv)
+
+    @property
+    def chat_template(self) -> str | None:
+        """The default chat template (``tokenizer.chat_template``), or None."""
+        return self.chat_templates.get("")
 
     def tensor(self, name: str) -> Any:
         """The weight as a ``pyggml.ggml.Tensor`` (data in a CPU backend buffer)."""

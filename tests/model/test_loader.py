@@ -130,3 +130,12 @@ def test_cli_load(tmp_path, capsys):
     assert main(["load", str(path), "-q"]) == 0
     assert "21 tensors" in capsys.readouterr().out
     assert main(["load", str(tmp_path / "missing.gguf"), "-q"]) == 1
+
+
+def test_chat_templates_from_metadata(smollm2_path):
+    from pyggml.chat import chat_templates
+    from pyggml.model import Model
+
+    model = Model.load(smollm2_path, vocab_only=True)
+    assert model.chat_template is not None and "<|im_start|>" in model.chat_template
+    assert model.chat_templates == chat_templates(smollm2_path)
