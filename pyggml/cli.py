@@ -35,6 +35,9 @@ def _cmd_parity(args: argparse.Namespace) -> int:
         print(line, flush=True)
         if report.first_mismatch:
             print(f"{'':<{width}}  first mismatch: {report.first_mismatch}", flush=True)
+        if args.groups:
+            for group, (n, bad) in report.groups.items():
+                print(f"{'':<{width}}    {group:<40} cases {n:>7}  mismatches {bad:>5}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"options": asdict(opts), "components": [asdict(r) for r in reports]}, f, indent=1)
@@ -101,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated corpora")
     p.add_argument("--limit", type=int, default=None, help="at most N cases per component")
     p.add_argument("--json", metavar="PATH", help="write the full result as JSON")
+    p.add_argument("--groups", action="store_true",
+                   help="also print counts per case group (sampler, template, vocab file, ...)")
     p.set_defaults(func=_cmd_parity)
 
     b = sub.add_parser("bench", help="time pyggml against the reference, interleaved")

@@ -37,3 +37,11 @@ def test_first_difference_pinpoints_the_path():
 
 def test_a_component_with_zero_cases_is_not_ok():
     assert not parity.Report("x").ok
+
+
+def test_groups_count_cases_per_group(capsys):
+    rc = main(["parity", "sampling", "--limit", "40", "--groups"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    group_lines = [line for line in out[1:] if "cases" in line]
+    assert group_lines and sum(int(line.split("cases")[1].split()[0]) for line in group_lines) == 40

@@ -56,6 +56,8 @@ class Report:
     first_mismatch: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    # case group (a case name up to its first "/", e.g. the sampler or template) -> [cases, mismatches]
+    groups: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -98,9 +100,12 @@ def run_component(name: str, opts: Options, max_failures: int = 20) -> Report:
     module: Component = importlib.import_module(COMPONENTS[name])  # type: ignore[assignment]
     for case in module.cases(opts):
         report.cases += 1
+        group = report.groups.setdefault(case.name.split("/", 1)[0], [0, 0])
+        group[0] += 1
         diff = first_difference(case.ours, case.reference)
         if diff is not None:
             report.mismatches += 1
+            group[1] += 1
             if report.first_mismatch is None:
                 report.first_mismatch = f"{case.name}: {diff}"
             if len(report.failures) < max_failures:

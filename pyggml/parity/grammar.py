@@ -446,9 +446,9 @@ def cases(opts: Options) -> Iterator[Case]:
     rng = random.Random(opts.seed)
     full = opts.full
     for name, text in grammar_files():
-        yield from _grammar_cases(rng, f"file/{name}", text, [], 40 if full else 4)
+        yield from _grammar_cases(rng, f"file/{name}", text, [], 150 if full else 4)
     for tg in test_grammars():
-        yield from _grammar_cases(rng, f"test/{tg.name}", tg.text, tg.strings, 10 if full else 1)
+        yield from _grammar_cases(rng, f"test/{tg.name}", tg.text, tg.strings, 40 if full else 1)
     for name, text in HOSTILE_DEFINED.items():
         yield from _grammar_cases(rng, f"hostile/{name}", text, ["a", "aa", "b"], 2)
     yield from token_cases(opts, rng)
@@ -458,7 +458,7 @@ def cases(opts: Options) -> Iterator[Case]:
         text = gen.valid() if i < n_valid else gen.broken()
         if _refuses(text):
             continue
-        yield from _grammar_cases(rng, f"gen/{i}", text, [], 8 if full else 2)
+        yield from _grammar_cases(rng, f"gen/{i}", text, [], 30 if full else 2)
 
 
 # --- token level: apply over a whole vocabulary, accept the chosen token ------------------------
