@@ -621,6 +621,7 @@ struct llama_sampler * llama_sampler_init_dry(const struct llama_vocab * vocab,
                                               int32_t dry_penalty_last_n,
                                               const char ** seq_breakers, size_t num_breakers);
 struct llama_sampler * llama_sampler_init_adaptive_p(float target, float decay, uint32_t seed);
+struct llama_sampler * llama_sampler_init_infill(const struct llama_vocab * vocab);
 struct llama_sampler * llama_sampler_init_logit_bias(int32_t n_vocab, int32_t n_logit_bias,
                                                      const llama_logit_bias * logit_bias);
 """

@@ -320,10 +320,50 @@ def _dry_vocab_cases(rng: Gen, full: bool) -> Iterator[Case]:
             vocab.close()
 
 
+INFILL_VOCABS = ["ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-qwen2.gguf"]
+
+
+def _infill_cases(rng: Gen, full: bool) -> Iterator[Case]:
+    """Infill over real vocabs (our Vocab vs the reference's): candidate sets with EOG tokens
+    boosted by varying amounts and runs of neighbouring ids (pieces that prefix each other)."""
+    from ..reference.vocab import RefVocab
+    from ..vocab import Vocab
+    from . import corpus
+
+    files = {f.name: f for f in corpus.vocab_ggufs()}
+    for fname in INFILL_VOCABS if full else INFILL_VOCABS[:1]:
+        ours_v, ref_v = Vocab.from_gguf(files[fname]), RefVocab(files[fname])
+        try:
+            eog = sorted(ours_v.eog)
+            for i in range(100 if full else 12):
+                n = int(rng.integers(1, 120))
+                start = int(rng.integers(0, ours_v.n_tokens - n))
+                ids = np.unique(np.concatenate([
+                    np.arange(start, start + n // 2),
+                    rng.choice(ours_v.n_tokens, size=n - n // 2, replace=False)]).astype(np.int32))
+                logits = rng.normal(0, _f(rng, 1.0, 3.0), ids.size).astype(np.float32)
+                boost = _f(rng, 0.0, 2.0, 8.0, 30.0)
+                if eog and boost and ids.size >= 2:
+                    ids[0] = eog[0]
+                    logits[0] += np.float32(boost)
+                ids, first = np.unique(ids, return_index=True)
+                logits = logits[first]
+                o, r = S.init_infill(ours_v), R.infill(ref_v)
+                a = Candidates.from_arrays(ids, logits)
+                b = a.copy()
+                o.apply(a)
+                r.apply(b)
+                yield Case(f"infill/{fname}/{i} n={ids.size} boost={boost}",
+                           [o.name, _canon(a)], [r.name, _canon(b)])
+        finally:
+            ref_v.close()
+
+
 def cases(opts: Options) -> Iterator[Case]:
     rng = np.random.default_rng(opts.seed + 6)
     yield from _fmath_cases(rng, opts.full)
     yield from _dry_vocab_cases(rng, opts.full)
+    yield from _infill_cases(rng, opts.full)
     per_sampler = 290 if opts.full else 16
     steps = 100 if opts.full else 10
     for name, (gen, mk_o, mk_r, cap) in SAMPLERS.items():

@@ -191,6 +191,11 @@ def dry(vocab, multiplier: float, base: float, allowed_length: int, last_n: int,
                                                     last_n, arr, len(breakers)))
 
 
+def infill(vocab) -> RefSampler:
+    """llama_sampler_init_infill over ``vocab`` (a ``RefVocab`` that must outlive the sampler)."""
+    return RefSampler(_lib().llama_sampler_init_infill(vocab.vocab))
+
+
 class BreakerVocab:
     """The reference tokenizer seen as ``pyggml.sampling.penalties.BreakerVocab`` (parity only:
     it lets DRY's breaker processing be diffed apart from the tokenizer)."""

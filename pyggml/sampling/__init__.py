@@ -29,6 +29,7 @@ from .init import (
     init_dry,
     init_dry_tokens,
     init_greedy,
+    init_infill,
     init_logit_bias,
     init_min_p,
     init_mirostat,
@@ -47,7 +48,7 @@ from .preset import Sampler, SamplingParams, default_chain
 __all__ = [
     "DEFAULT_SEED", "BaseSampler", "Candidates", "Chain", "Empty", "Mt19937", "Sampler",
     "SamplerProtocol", "SamplingParams", "default_chain", "init_adaptive_p", "init_chain",
-    "init_dist", "init_dry", "init_dry_tokens", "init_greedy", "init_logit_bias", "init_min_p",
+    "init_dist", "init_dry", "init_dry_tokens", "init_greedy", "init_infill", "init_logit_bias", "init_min_p",
     "init_mirostat", "init_mirostat_v2", "init_penalties", "init_temp", "init_temp_ext",
     "init_top_k", "init_top_n_sigma", "init_top_p", "init_typical", "init_xtc",
 ]

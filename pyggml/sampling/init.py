@@ -12,6 +12,7 @@ import numpy as np
 
 from ._rng import DEFAULT_SEED
 from .base import Chain, Empty
+from .infill import Infill, InfillVocab
 from .penalties import BreakerVocab, Dry, LogitBias, Penalties, breaker_sequences
 from .selection import AdaptiveP, Dist, Greedy, Mirostat, MirostatV2
 from .temperature import Temp, TempExt
@@ -106,6 +107,10 @@ def init_adaptive_p(target: float, decay: float, seed: int = DEFAULT_SEED) -> Ad
 
 def init_logit_bias(n_vocab: int, biases: Sequence[tuple[int, float]]) -> LogitBias | Empty:
     return Empty("?logit-bias") if len(biases) <= 0 else LogitBias(n_vocab, biases)
+
+
+def init_infill(vocab: InfillVocab) -> Infill:
+    return Infill(vocab)
 
 
 def init_chain(samplers: Sequence = ()) -> Chain:
