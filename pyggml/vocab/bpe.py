@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import TokenizerError
 from .unicode import len_utf8
+from .wordcache import extend_cached
 
 if TYPE_CHECKING:
     from .vocab import Vocab
@@ -90,13 +91,5 @@ def word_tokens(vocab: Vocab, word: bytes, byte_encode: bool) -> list[int]:
 
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
     splitter = vocab.splitter
-    cache = vocab._word_cache
     be = splitter.byte_encode
-    for word in splitter.split(text):
-        ids = cache.get(word)
-        if ids is None:
-            ids = word_tokens(vocab, word, be)
-            if len(cache) > 200_000:
-                cache.clear()
-            cache[word] = ids
-        out.extend(ids)
+    extend_cached(vocab._word_cache, splitter.split(text), lambda word: word_tokens(vocab, word, be), out)

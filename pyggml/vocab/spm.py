@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .unicode import len_utf8
+from .wordcache import extend_cached
 
 if TYPE_CHECKING:
     from .vocab import Vocab
@@ -39,20 +40,15 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
         except UnicodeDecodeError:
             _tokenize(vocab, text, out)
             return
-        cache = vocab._word_cache
-        for chunk in _CHUNK.split(text):
-            if not chunk:
-                continue
-            ids = cache.get(chunk)
-            if ids is None:
-                ids = []
-                _tokenize(vocab, chunk, ids)
-                if len(cache) > 200_000:
-                    cache.clear()
-                cache[chunk] = ids
-            out.extend(ids)
+        extend_cached(vocab._word_cache, _CHUNK.split(text), lambda chunk: _collect(vocab, chunk), out)
         return
     _tokenize(vocab, text, out)
+
+
+def _collect(vocab: Vocab, chunk: bytes) -> list[int]:
+    ids: list[int] = []
+    _tokenize(vocab, chunk, ids)
+    return ids
 
 
 def _tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import unicode as U
+from .wordcache import extend_cached
 
 if TYPE_CHECKING:
     from .vocab import Vocab
@@ -57,18 +58,13 @@ def preprocess(text: bytes, lowercase: bool, strip_accents: bool) -> list[bytes]
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
     # a space byte is always a codepoint of its own and ends a word: chunks between spaces
     # tokenize independently, so their results are cached
-    cache = vocab._word_cache
-    for chunk in text.split(b" "):
-        if not chunk:
-            continue
-        ids = cache.get(chunk)
-        if ids is None:
-            ids = []
-            _tokenize(vocab, chunk, ids)
-            if len(cache) > 200_000:
-                cache.clear()
-            cache[chunk] = ids
-        out.extend(ids)
+    extend_cached(vocab._word_cache, text.split(b" "), lambda chunk: _collect(vocab, chunk), out)
+
+
+def _collect(vocab: Vocab, chunk: bytes) -> list[int]:
+    ids: list[int] = []
+    _tokenize(vocab, chunk, ids)
+    return ids
 
 
 def _tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
