@@ -20,6 +20,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .batch import Batch
+    from .grammar import Grammar
     from .model import Model
     from .sampling import Sampler
     from .vocab import Vocab
@@ -28,12 +29,13 @@ if TYPE_CHECKING:
 _LAZY = {
     "Model": "pyggml.model",
     "Batch": "pyggml.batch",
+    "Grammar": "pyggml.grammar",
     "Sampler": "pyggml.sampling",
     "Vocab": "pyggml.vocab",
 }
 
 __all__ = [
-    "Batch", "BatchError", "GGMLError", "GGUFError", "GrammarError", "LoadError", "Model",
+    "Batch", "BatchError", "GGMLError", "GGUFError", "Grammar", "GrammarError", "LoadError", "Model",
     "PyggmlError", "Sampler", "TemplateError", "TokenizerError", "Vocab",
 ]
 
