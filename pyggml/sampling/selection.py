@@ -79,8 +79,28 @@ def sample_dist(cur: Candidates, rng: Mt19937) -> int:
     return discrete(rng, cur.p)
 
 
-class Mirostat(_Seeded):
-    """Mirostat 1.0 (llama_sampler_mirostat_apply); mu starts at 2 * tau."""
+class _Mirostat(_Seeded):
+    """What both Mirostat versions share: mu starts at 2 * tau; after truncating, a softmax, a
+    discrete draw, and mu -= eta * (surprise - tau) with surprise = -log2f(p)."""
+
+    tau: np.float32
+    eta: np.float32
+    mu: np.float32
+
+    def _select(self, cur: Candidates) -> None:
+        softmax_impl(cur, True)
+        idx = sample_dist(cur, self.rng)
+        cur.selected = idx
+        observed = -fm.c_log2f(cur.p[idx])
+        self.mu = f32(self.mu - f32(self.eta * f32(observed - self.tau)))
+
+    def reset(self) -> None:
+        self.mu = f32(2.0) * self.tau
+        self._reseed()
+
+
+class Mirostat(_Mirostat):
+    """Mirostat 1.0 (llama_sampler_mirostat_apply)."""
 
     name = "mirostat"
 
@@ -105,18 +125,10 @@ class Mirostat(_Seeded):
             k = fm.c_powf((eps * fm.c_powf(2.0, self.mu))
                           / (f32(1) - fm.c_powf(f32(self.n_vocab), -eps)), f32(1) / s_hat)
         top_k_impl(cur, max(fm.c_int(k), 1))
-        softmax_impl(cur, True)
-        idx = sample_dist(cur, self.rng)
-        cur.selected = idx
-        observed = -fm.c_log2f(cur.p[idx])
-        self.mu = f32(self.mu - f32(self.eta * f32(observed - self.tau)))
-
-    def reset(self) -> None:
-        self.mu = f32(2.0) * self.tau
-        self._reseed()
+        self._select(cur)
 
 
-class MirostatV2(_Seeded):
+class MirostatV2(_Mirostat):
     """Mirostat 2.0 (llama_sampler_mirostat_v2_apply)."""
 
     name = "mirostat-v2"
@@ -141,15 +153,7 @@ class MirostatV2(_Seeded):
                 cut = j
                 break
         cur.truncate(max(cut, 1))
-        softmax_impl(cur, True)
-        idx = sample_dist(cur, self.rng)
-        cur.selected = idx
-        observed = -fm.c_log2f(cur.p[idx])
-        self.mu = f32(self.mu - f32(self.eta * f32(observed - self.tau)))
-
-    def reset(self) -> None:
-        self.mu = f32(2.0) * self.tau
-        self._reseed()
+        self._select(cur)
 
 
 _WIDTH = f32(0.3)
