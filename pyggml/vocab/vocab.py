@@ -160,6 +160,17 @@ _CSPACE = frozenset(b" \t\n\v\f\r")  # C isspace in the "C" locale
 _ESCAPED_SPACE = "\u2581".encode()
 
 
+# per-type flag defaults before the GGUF keys override them (llama.cpp: impl::load, the
+# branches on the vocab type after the pre-tokenizer table)
+_TYPE_DEFAULTS: dict[int, dict[str, bool]] = {
+    TYPE_SPM: {"add_space_prefix": True, "clean_spaces": False, "add_bos": True, "add_eos": False},
+    TYPE_WPM: {"add_space_prefix": False, "clean_spaces": True, "add_bos": True, "add_eos": False,
+               "add_sep": True},
+    TYPE_UGM: {"add_bos": False, "add_eos": True},
+    TYPE_RWKV: {"add_space_prefix": False, "clean_spaces": False, "add_bos": False, "add_eos": False},
+}
+
+
 class Vocab:
     """A tokenizer vocabulary, loaded like llama.cpp's ``llama_vocab``.
 
@@ -328,25 +339,9 @@ class Vocab:
                 sp["bos"] = NULL
             if pre.lowercase is not None:
                 self.normalizer_lowercase = pre.lowercase
-        elif self.type == TYPE_SPM:
-            self.add_space_prefix = True
-            self.clean_spaces = False
-            self.add_bos = True
-            self.add_eos = False
-        elif self.type == TYPE_WPM:
-            self.add_space_prefix = False
-            self.clean_spaces = True
-            self.add_bos = True
-            self.add_eos = False
-            self.add_sep = True
-        elif self.type == TYPE_UGM:
-            self.add_bos = False
-            self.add_eos = True
-        elif self.type == TYPE_RWKV:
-            self.add_space_prefix = False
-            self.clean_spaces = False
-            self.add_bos = False
-            self.add_eos = False
+        else:
+            for attr, value in _TYPE_DEFAULTS.get(self.type, {}).items():
+                setattr(self, attr, value)
         self.add_space_prefix = bool(self._get(_K + "add_space_prefix", self.add_space_prefix))
         self.remove_extra_whitespaces = bool(
             self._get(_K + "remove_extra_whitespaces", self.remove_extra_whitespaces)
