@@ -11,6 +11,7 @@
 // n_ubatch in split_equal) must be run in a subprocess by the caller.
 #include "probe.h"
 #include "probe_json.h"
+#include "probe_legacy_batch.h"
 
 #include "llama.h"
 
@@ -123,54 +124,6 @@ json apply_op(llama_batch_ext & b, const json & op) {
     throw std::invalid_argument("unknown batch op: " + name);
 }
 
-// llama_batch (old API) from JSON arrays; null fields stay NULL
-struct legacy_batch {
-    std::vector<llama_token> token;
-    std::vector<float> embd;
-    std::vector<llama_pos> pos;
-    std::vector<int32_t> n_seq_id;
-    std::vector<std::vector<llama_seq_id>> seq_ids;
-    std::vector<llama_seq_id *> seq_id;
-    std::vector<int8_t> logits;
-    llama_batch lb = {};
-
-    explicit legacy_batch(const json & j) {
-        lb.n_tokens = j.at("n_tokens").get<int32_t>();
-        if (!j.at("token").is_null()) {
-            token = j.at("token").get<std::vector<llama_token>>();
-            lb.token = token.data();
-        }
-        if (!j.at("embd").is_null()) {
-            embd = floats(j.at("embd"));
-            lb.embd = embd.data();
-        }
-        if (!j.at("pos").is_null()) {
-            pos = j.at("pos").get<std::vector<llama_pos>>();
-            lb.pos = pos.data();
-        }
-        if (!j.at("n_seq_id").is_null()) {
-            n_seq_id = j.at("n_seq_id").get<std::vector<int32_t>>();
-            lb.n_seq_id = n_seq_id.data();
-        }
-        if (!j.at("seq_id").is_null()) {
-            for (const auto & row : j.at("seq_id")) {
-                auto r = row.get<std::vector<llama_seq_id>>();
-                r.push_back(0);  // never read past n_seq_id[i]; keeps data() valid for empty rows
-                seq_ids.push_back(std::move(r));
-            }
-            for (auto & r : seq_ids) {
-                seq_id.push_back(r.data());
-            }
-            seq_id.push_back(nullptr);
-            lb.seq_id = seq_id.data();
-        }
-        if (!j.at("logits").is_null()) {
-            logits = j.at("logits").get<std::vector<int8_t>>();
-            lb.logits = logits.data();
-        }
-    }
-};
-
 json ubatch_json(const llama_ubatch & ub, size_t n_embd) {
     json u;
     u["equal_seqs"]   = ub.equal_seqs();
@@ -239,7 +192,7 @@ json run(const json & spec) {
     take_log();
 
     if (spec.contains("legacy")) {
-        legacy_batch lb(spec.at("legacy"));
+        probe::legacy_batch lb(spec.at("legacy"));
         llama_batch_compat::init(b, lb.lb, spec.value("n_embd_row", (size_t) 0));
     } else {
         json results = json::array();
@@ -332,7 +285,7 @@ extern "C" void * ps_batch_bench_new(const char * spec_json) {
             spec.value("n_tokens_max", (size_t) 4096), spec.value("n_embd_inp", (size_t) 2),
             spec.value("n_embd_inp", (size_t) 2), spec.value("n_seq_max", 4), nullptr,
             spec.value("n_vocab", 0), n_pos_per_embd);
-        legacy_batch lb(spec.at("legacy"));
+        probe::legacy_batch lb(spec.at("legacy"));
         llama_batch_compat::init(*st->b, lb.lb, 0);
         st->ba = std::make_unique<llama_batch_allocr>(n_pos_per_embd);
         return st;

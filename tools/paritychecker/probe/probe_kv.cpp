@@ -5,6 +5,7 @@
 // caller only sends operations whose preconditions hold (pyggml raises on the others).
 #include "probe.h"
 #include "probe_json.h"
+#include "probe_legacy_batch.h"
 
 #include "llama-hparams.h"
 #include "llama-kv-cells.h"
@@ -202,38 +203,8 @@ json kv_state(const llama_kv_cache & kv, uint32_t n_seq_max) {
 json kv_decode(llama_kv_cache & kv, const json & op, const json & cfg) {
     const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
     llama_batch_ext ext(4096, 2, 2, n_seq_max, &kv, cfg.value("n_vocab", 32000), 1);
-    const json & lj = op.at(1);
-    // llama_batch from JSON (token batch; NULL fields stay NULL)
-    std::vector<llama_token> token = lj.at("token").get<std::vector<llama_token>>();
-    std::vector<llama_pos> pos;
-    std::vector<int32_t> n_seq_id;
-    std::vector<std::vector<llama_seq_id>> rows;
-    std::vector<llama_seq_id *> seq_id;
-    std::vector<int8_t> logits;
-    llama_batch lb = {};
-    lb.n_tokens = (int32_t) token.size();
-    lb.token = token.data();
-    if (!lj.at("pos").is_null()) {
-        pos = lj.at("pos").get<std::vector<llama_pos>>();
-        lb.pos = pos.data();
-    }
-    if (!lj.at("seq_id").is_null()) {
-        for (const auto & r : lj.at("seq_id")) {
-            rows.push_back(r.get<std::vector<llama_seq_id>>());
-            n_seq_id.push_back((int32_t) rows.back().size());
-        }
-        for (auto & r : rows) {
-            seq_id.push_back(r.data());
-        }
-        seq_id.push_back(nullptr);
-        lb.n_seq_id = n_seq_id.data();
-        lb.seq_id = seq_id.data();
-    }
-    if (!lj.at("logits").is_null()) {
-        logits = lj.at("logits").get<std::vector<int8_t>>();
-        lb.logits = logits.data();
-    }
-    llama_batch_compat::init(ext, lb, 0);
+    const probe::legacy_batch batch(op.at(1));
+    llama_batch_compat::init(ext, batch.lb, 0);
 
     json res;
     llama_vocab vocab;
