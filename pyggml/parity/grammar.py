@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,6 +341,15 @@ def _ours_state(g: Grammar) -> dict[str, Any]:
     return {"stacks": g.stack_pairs(), "partial": list(g.partial_utf8)}
 
 
+def _accept_state(g: Grammar, token: int, state: Callable[[Grammar], dict[str, Any]]) -> dict[str, Any]:
+    """Accept ``token``, then the state; a refusal is recorded as the state plus its message."""
+    try:
+        g.accept(token)
+    except GrammarError as e:
+        return {**state(g), "error": e.message}
+    return state(g)
+
+
 # pyggml's refusals where the reference never returns (or exhausts memory): such grammars and
 # sessions are not sent to it (ours_session re-raises these)
 _NOT_FOR_REFERENCE = frozenset(("repetition-bounds", "hidden-left-recursion", "stack-limit"))
@@ -526,11 +535,7 @@ def token_cases(opts: Options, rng: random.Random) -> Iterator[Case]:
                         if vocab.is_eog(tok):
                             break
                         st_r = theirs.accept(2, tok, b"")
-                        try:
-                            ours.accept(tok)
-                            st_o = _ours_state(ours)
-                        except GrammarError as e:
-                            st_o = {**_ours_state(ours), "error": e.message}
+                        st_o = _accept_state(ours, tok, _ours_state)
                         yield Case(name + "/accept", st_o, st_r)
                         if "error" in st_r:
                             break
@@ -579,11 +584,7 @@ def _lazy_cases(opts: Options, rng: random.Random, vname: str, handle: Any, voca
                     break
             st_r = theirs.accept(2, tok, b"")
             full_r = theirs.full_state()
-            try:
-                ours.accept(tok)
-                st_o = _lazy_full_state(ours)
-            except GrammarError as e:
-                st_o = {**_lazy_full_state(ours), "error": e.message}
+            st_o = _accept_state(ours, tok, _lazy_full_state)
             if "error" in st_r:
                 full_r["error"] = st_r["error"]
             yield Case(name + "/accept", st_o, full_r)
