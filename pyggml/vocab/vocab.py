@@ -704,13 +704,11 @@ class Vocab:
             raise TokenizerError("vocabulary of type NONE cannot tokenize (the reference aborts)")
         frags = self._partition(data, parse_special, _plain) if data else []
         out: list[int] = []
-        sp = self.special
         t = self.type
         if t == TYPE_SPM:
             prev_special = True
             if add_special and self.add_bos:
-                self._need(sp["bos"], "bos")
-                out.append(sp["bos"])
+                self._append_special(out, "bos")
             for f in frags:
                 if isinstance(f, tuple):
                     piece = data[f[0] : f[0] + f[1]]
@@ -722,12 +720,10 @@ class Vocab:
                     out.append(f)
                     prev_special = True
             if add_special and self.add_eos:
-                self._need(sp["eos"], "eos")
-                out.append(sp["eos"])
+                self._append_special(out, "eos")
         elif t == TYPE_BPE:
             if add_special and self.add_bos:
-                self._need(sp["bos"], "bos")
-                out.append(sp["bos"])
+                self._append_special(out, "bos")
             for f in frags:
                 if isinstance(f, tuple):
                     piece = data[f[0] : f[0] + f[1]]
@@ -740,12 +736,10 @@ class Vocab:
                 else:
                     out.append(f)
             if add_special and self.add_eos:
-                self._need(sp["eos"], "eos")
-                out.append(sp["eos"])
+                self._append_special(out, "eos")
         elif t == TYPE_WPM:
             if add_special:
-                self._need(sp["bos"], "bos")
-                out.append(sp["bos"])
+                self._append_special(out, "bos")
             for f in frags:
                 if isinstance(f, tuple):
                     try:
@@ -755,8 +749,7 @@ class Vocab:
                 else:
                     out.append(f)
             if add_special:
-                self._need(sp["sep"], "sep")
-                out.append(sp["sep"])
+                self._append_special(out, "sep")
         elif t == TYPE_RWKV:
             for f in frags:
                 if isinstance(f, tuple):
@@ -765,22 +758,22 @@ class Vocab:
                     out.append(f)
         elif t == TYPE_UGM:
             if add_special and self.add_bos:
-                self._need(sp["bos"], "bos")
-                out.append(sp["bos"])
+                self._append_special(out, "bos")
             for f in frags:
                 if isinstance(f, tuple):
                     ugm.tokenize(self, data[f[0] : f[0] + f[1]], out)
                 else:
                     out.append(f)
             if add_special and self.add_eos:
-                self._need(sp["eos"], "eos")
-                out.append(sp["eos"])
+                self._append_special(out, "eos")
         return out
 
-    @staticmethod
-    def _need(tok: int, name: str) -> None:
+    def _append_special(self, out: list[int], name: str) -> None:
+        """Append special token ``name`` (bos/eos/sep); the reference asserts it is not NULL."""
+        tok = self.special[name]
         if tok == NULL:
             raise TokenizerError(f"special token {name} is NULL: the reference aborts (GGML_ASSERT)")
+        out.append(tok)
 
     # --- detokenize -----------------------------------------------------------------------------
     def _piece_uncached(self, token: int) -> bytes:
