@@ -211,6 +211,14 @@ def array_at(arr: Any, idx: Any, default: Any) -> Any:
     return arr[i] if 0 <= i < len(arr) else default
 
 
+def _named_test(a: Args, i: int) -> Any:
+    """The test named by argument ``i`` of select/rejectattr (``is_<name>``)."""
+    test = GLOBALS.get("test_is_" + str(as_string(a.pos(i))))
+    if test is None:
+        raise RaisedException(f"selectattr: unknown test '{a.pos(i)}'")
+    return test
+
+
 def _selectattr(reject: bool) -> Builtin:
     def fn(a: Args) -> list[Any]:
         a.ensure_count(2, 4)
@@ -224,18 +232,14 @@ def _selectattr(reject: bool) -> Builtin:
                     out.append(item)
             return out
         if a.count() == 3:
-            test = GLOBALS.get("test_is_" + str(as_string(a.pos(1))))
-            if test is None:
-                raise RaisedException(f"selectattr: unknown test '{a.pos(1)}'")
+            test = _named_test(a, 1)
             for item in arr:
                 sel = as_bool(test(Args([item, a.pos(2)], a.ctx)))
                 if sel != reject:
                     out.append(item)
             return out
         if a.count() == 4:
-            test = GLOBALS.get("test_is_" + str(as_string(a.pos(2))))
-            if test is None:
-                raise RaisedException(f"selectattr: unknown test '{a.pos(2)}'")
+            test = _named_test(a, 2)
             for item in arr:
                 sel = as_bool(test(Args([get_attribute(item, attribute, UNDEFINED), a.pos(3)], a.ctx)))
                 if sel != reject:
