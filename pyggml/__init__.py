@@ -44,4 +44,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pyggml' has no attribute {name!r}")
+    if name == "Model":
+        importlib.import_module("pyggml.vocab")  # registers the tokenizer behind Model.vocab
     return getattr(importlib.import_module(module), name)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .gguf import GGUFFile
     from .loader import Model
 
-__all__ = ["Model"]
+__all__ = ["Model", "register_vocab_builder"]
+
+# Data flows one way (model -> vocab): the vocab stage registers its constructor here when it is
+# imported, so ``Model.vocab`` works without this package importing a later stage.
+_vocab_builder: Callable[[GGUFFile], Any] | None = None
+
+
+def register_vocab_builder(builder: Callable[[GGUFFile], Any]) -> None:
+    global _vocab_builder
+    _vocab_builder = builder
 
 
 def __getattr__(name: str) -> Any:

@@ -67,6 +67,7 @@ class Model:
     split_paths: list[str] = field(default_factory=list)
     _weights: dict[str, Weight] = field(default_factory=dict, repr=False)
     _buffers: WeightBuffers | None = field(default=None, repr=False)
+    _vocab: Any = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, vocab_only: bool = False, use_mmap: bool = True,
@@ -79,6 +80,19 @@ class Model:
         the reference aborts."""
         return load_model(os.fspath(path), vocab_only=vocab_only, use_mmap=use_mmap,
                           check_tensors=check_tensors, progress=progress)
+
+    @property
+    def vocab(self) -> Any:
+        """The tokenizer (``pyggml.vocab.Vocab``), built from the metadata on first use; raises
+        TokenizerError where the reference fails to load the vocabulary."""
+        if self._vocab is None:
+            from . import _vocab_builder
+
+            if _vocab_builder is None:
+                raise LoadError("the tokenizer stage is not loaded: import pyggml.vocab first "
+                                "(pyggml.Model does it for you)")
+            self._vocab = _vocab_builder(self.gguf)
+        return self._vocab
 
     @property
     def chat_templates(self) -> dict[str, str]:

@@ -6,6 +6,9 @@ reference knows, WPM, UGM), id-for-id identical to the reference.
 
 from __future__ import annotations
 
+from ..model import register_vocab_builder
 from .vocab import Vocab
+
+register_vocab_builder(Vocab.from_gguf)
 
 __all__ = ["Vocab"]
