@@ -531,6 +531,21 @@ int    ps_kv_run(const char * spec_json, char ** out_json);
 void * ps_kv_bench_new(uint32_t kv_size, uint32_t n_fill);
 int    ps_kv_bench_step(void * handle, uint32_t n_tokens, int mask);
 void   ps_kv_bench_free(void * handle);
+// json schema (probe_json_schema.cpp)
+int    ps_json_schema_to_grammar(const char * schema_text, int force_gbnf, char ** json);
+int    ps_json_schema_build_grammar(const char * schema_text, const char * name, int dotall, char ** json);
+// kv hot-path bench (probe_kvperf.cpp)
+void * ps_kvperf_new(uint32_t kv_size, uint32_t n_fill, uint32_t n_tokens, int applied);
+int    ps_kvperf_slot(void * handle);
+int    ps_kvperf_mask(void * handle, int f16);
+void   ps_kvperf_free(void * handle);
+// allocator (probe_alloc.cpp, probe_alloc_static.c)
+int     ps_alloc_run(const char * scenario_json, char ** out_json);
+int     ps_alloc_decode_graph(const char * model_path, const char * params_json, char ** out_json);
+void *  ps_alloc_bench_new(const char * scenario_json);
+int64_t ps_alloc_bench_run(void * handle, int mode, int iters);
+void    ps_alloc_bench_free(void * handle);
+int     ps_gallocr_needs_realloc(void * galloc, void * graph);
 """
 
 # --- llama.h (the reference's public C API; only pyggml.reference calls it) -------------

@@ -93,3 +93,36 @@ class TemplateError(PyggmlError, ValueError):
     """A chat template that cannot be rendered: a syntax error, an error the reference's Jinja
     engine would raise (common/jinja), ``raise_exception()`` called by the template, a refused
     sandbox escape, or a render that ran past its time/size budget."""
+
+
+class AllocError(PyggmlError, ValueError):
+    """Invalid input to the graph-allocation planner (pyggml.alloc): a bad scenario or graph."""
+
+
+class AllocAbort(PyggmlError):
+    """A ggml-alloc call the reference answers with an abort (GGML_ASSERT / GGML_ABORT).
+
+    ``reason`` is the reference's assert or abort text (e.g. "out of free blocks",
+    "graph allocation: failed to reserve memory").
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JSONSchemaError(PyggmlError, ValueError):
+    """A JSON schema that common/json-schema-to-grammar.cpp json_schema_to_grammar rejects.
+
+    ``message`` is the reference's ``what()`` (e.g. ``"JSON schema conversion failed:\\nJSON
+    schema error at #: unrecognized type kaboom"``), except for reason "json" (the text is not
+    JSON; nlohmann's own wording is not reproduced) and "too-deep" (pyggml's bound on nesting,
+    where the reference would recurse until its C stack overflows).  ``reason``: "json",
+    "schema" (common_chat_schema_from_json failed), "conversion" (the converter's collected
+    errors, e.g. an invalid pattern, or an integer range it cannot express), "too-deep".
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason

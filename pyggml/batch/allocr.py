@@ -10,6 +10,8 @@ Sequence sets are Python ints used as bitsets (bit s = seq s), standing in for
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 
 from ..errors import BatchError
@@ -18,6 +20,10 @@ from .ubatch import MAX_SEQ, UBatch
 
 _ALL = (1 << MAX_SEQ) - 1
 _SMALL = 32  # batches up to this many tokens take the plain-Python paths
+_SET_SCAN_MAX = 64  # split_equal visits sets instead of tokens up to this many distinct sets
+# shared per-sequence objects for one-sequence tokens (a table lookup beats building each)
+_ONE_SEQ = [(s,) for s in range(MAX_SEQ)]
+_SEQ_BIT = [1 << s for s in range(MAX_SEQ)]
 
 
 def _u32_as_i32(v: int) -> int:
@@ -114,7 +120,7 @@ class BatchAllocr:
             if bad.size:
                 i = int(bad[0])
                 self._fail(f"init: invalid seq_id[{i}][0] = {prim_l[i]} >= {n_seq_max}\n", "seq_id")
-            self.seq_id = [(v,) for v in prim_l]
+            self.seq_id = list(map(_ONE_SEQ.__getitem__, prim_l))
         else:
             self.seq_id = [b.seq_ids(i) for i in range(n_tok)]
             for i, sids in enumerate(self.seq_id):
@@ -164,7 +170,7 @@ class BatchAllocr:
         new = np.concatenate(([1], (sp[1:] != sp[:-1]) | (pp[1:] != pp[:-1])))
         n_distinct = np.add.reduceat(new, starts)
         seqs = sp[starts].tolist()
-        self.seq_set = [1 << v for v in self._prim]
+        self.seq_set = list(map(_SEQ_BIT.__getitem__, self._prim))
         self._seq_stats = dict(zip(seqs, zip(pp[starts].tolist(), pp[ends - 1].tolist(), n_distinct.tolist(),
                                              strict=True), strict=True))
         order_l = order.tolist()
@@ -298,26 +304,10 @@ class BatchAllocr:
                             "in the input batch (you may need to use the -kvu flag)\n")
             return None
         used = self.used
-        sets = self.seq_set
-        prim = self._prim
-        cur_sets: list[int] = []
-        union = 0  # the chosen sets never overlap, so "overlaps one of them" == "overlaps the union"
-        last_seq_id = -1
-        for i in range(self._first_unused(), self.n_tokens):
-            if used[i]:
-                continue
-            mask = sets[i]
-            if mask & union:
-                continue
-            if sequential and cur_sets and prim[i] != last_seq_id + 1:
-                continue
-            cur_sets.append(mask)
-            union |= mask
-            last_seq_id = prim[i]
-            # quirk (size-limit overshoot): the set is pushed before the size check, so a
-            # ubatch can hold n_ubatch + 1 sequence sets of one token each
-            if len(cur_sets) > n_ubatch:
-                break
+        if len(self.seq_set_map) <= _SET_SCAN_MAX and 0 not in self.seq_set_map:
+            cur_sets = self._pick_sets(n_ubatch, sequential)
+        else:
+            cur_sets = self._pick_sets_scan(n_ubatch, sequential)
         n_seqs = len(cur_sets)
         if n_seqs == 0:
             return None
@@ -345,6 +335,88 @@ class BatchAllocr:
             self._set_next[cur_sets[s]] = cur[s] if s < n_seqs else cur[s] - len(per_seq[s])
         idxs = [i for s in range(n_seqs) for i in per_seq[s]]
         return self._ubatch_add(idxs, n_seqs, True)
+
+    def _pick_sets_scan(self, n_ubatch: int, sequential: bool) -> list[int]:
+        # llama_batch_allocr::split_equal's token loop: the sets of the ubatch, in the order the
+        # loop meets them
+        used = self.used
+        sets = self.seq_set
+        prim = self._prim
+        cur_sets: list[int] = []
+        union = 0  # the chosen sets never overlap, so "overlaps one of them" == "overlaps the union"
+        last_seq_id = -1
+        for i in range(self._first_unused(), self.n_tokens):
+            if used[i]:
+                continue
+            mask = sets[i]
+            if mask & union:
+                continue
+            if sequential and cur_sets and prim[i] != last_seq_id + 1:
+                continue
+            cur_sets.append(mask)
+            union |= mask
+            last_seq_id = prim[i]
+            # quirk (size-limit overshoot): the set is pushed before the size check, so a
+            # ubatch can hold n_ubatch + 1 sequence sets of one token each
+            if len(cur_sets) > n_ubatch:
+                break
+        return cur_sets
+
+    def _set_first_unused(self, m: int) -> int:
+        """Index in set ``m``'s token list of its first unused token (== len when none is left):
+        a set's tokens are consumed front to back, so its unused tokens are a suffix."""
+        lst = self.seq_set_map[m]
+        used = self.used
+        k = self._set_next.get(m, 0)
+        n = len(lst)
+        while k < n and used[lst[k]]:
+            k += 1
+        self._set_next[m] = k
+        return k
+
+    def _pick_sets(self, n_ubatch: int, sequential: bool) -> list[int]:
+        """``_pick_sets_scan`` visiting sets instead of tokens (few sets, many tokens).
+
+        Without ``sequential`` the loop adds a set at its first unused token unless it overlaps
+        the sets chosen before (the union only grows, so a later token of it would overlap too):
+        the sets in the order of their first unused token, minus overlaps.  With ``sequential``
+        (no coupled sequences: each set is one sequence) the loop adds the first unused token's
+        sequence s, then s + 1 at its first unused token after that one, and so on until a
+        sequence has none left after the previous one's."""
+        heads = []
+        for m, lst in self.seq_set_map.items():
+            k = self._set_first_unused(m)
+            if k < len(lst):
+                heads.append((lst[k], m))
+        if not heads:
+            return []
+        heads.sort()
+        cur_sets: list[int] = []
+        if not sequential:
+            union = 0
+            for _, m in heads:
+                if m & union:
+                    continue
+                cur_sets.append(m)
+                union |= m
+                if len(cur_sets) > n_ubatch:  # the size-limit overshoot quirk, as in the scan
+                    break
+            return cur_sets
+        q, m = heads[0]
+        s = self._prim[q]
+        cur_sets.append(m)
+        while len(cur_sets) <= n_ubatch:
+            s += 1
+            m = 1 << s
+            lst = self.seq_set_map.get(m)
+            if lst is None:
+                break
+            j = max(bisect_right(lst, q), self._set_next.get(m, 0))
+            if j >= len(lst):
+                break
+            q = lst[j]
+            cur_sets.append(m)
+        return cur_sets
 
     def _first_unused(self) -> int:
         used = self.used

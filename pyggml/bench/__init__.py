@@ -25,6 +25,8 @@ MODULES: list[str] = [
     "pyggml.bench.ggml_ops",
     "pyggml.bench.vocab",
     "pyggml.bench.grammar",
+    "pyggml.bench.json_schema",
+    "pyggml.bench.alloc",
 ]
 
 

@@ -110,8 +110,14 @@ def _apply_case(state: str) -> Callable[[], Pair]:
         n = len(vocab.pieces)
         ids = ref.ffi.new("int32_t[]", list(range(n)))
         keep = ref.ffi.new("uint8_t[]", n)
-        return Pair(ours=lambda: apply_all(ours_g, index), reference=lambda: theirs.apply_keep(ids, keep),
-                    note=f"{n} tokens after {prefix!r}")
+        def ours() -> None:
+            # the stack-set transitions learnt by earlier calls are dropped: every call walks
+            # the trie from scratch (the per-vocabulary trie itself is built once)
+            ours_g._trie_cache.clear()
+            apply_all(ours_g, index)
+
+        return Pair(ours=ours, reference=lambda: theirs.apply_keep(ids, keep),
+                    note=f"{n} tokens after {prefix!r}, transition cache cleared per call")
     return factory
 
 

@@ -32,6 +32,16 @@ def long_text(n_bytes: int = 100_000, seed: int = 0) -> str:
 def _vocab_path(name: str) -> Path:
     if name == "smollm2":
         return corpus.smollm2()
+    if name == "gemma3":
+        return corpus.gemma3()
+    if name == "rwkv-world":
+        from ..parity.vocab_convert import rwkv_world_gguf
+
+        return rwkv_world_gguf()
+    if name == "plamo2-synth":  # synthesized: no real PLaMo-2 vocab is on the registries
+        from ..vocab.fixtures import plamo2_gguf
+
+        return plamo2_gguf()
     return corpus.reference_tree() / "models" / f"ggml-vocab-{name}.gguf"
 
 
@@ -52,6 +62,9 @@ def _tokenize(name: str, text: str, cold: bool = False) -> Callable[[], Pair]:
         def run_ours() -> object:
             if cold:
                 ours._word_cache.clear()
+                plamo = getattr(ours, "_plamo2", None)
+                if plamo is not None:
+                    plamo.cache.clear()
             return ours.tokenize(data)
 
         return Pair(
@@ -116,16 +129,21 @@ def _lazy_long(kind: Callable[..., Callable[[], Pair]], name: str) -> Callable[[
 
 
 CASES: dict[str, Callable[[], Pair]] = {}
+# one vocabulary per vocab type (two for BPE: a custom splitter and a regex-list one)
 for _name, _label in (
-    ("smollm2", "bpe-smollm2"),
     ("llama-spm", "spm-llama"),
+    ("smollm2", "bpe-smollm2"),
+    ("qwen2", "bpe-qwen2"),
     ("bert-bge", "wpm-bert"),
     ("nomic-bert-moe", "ugm-nomic"),
-    ("qwen2", "bpe-qwen2"),
+    ("rwkv-world", "rwkv-world"),
+    ("plamo2-synth", "plamo2-synth"),
 ):
     CASES[f"vocab-tokenize-short-{_label}"] = _tokenize(_name, SHORT)
     CASES[f"vocab-tokenize-long-{_label}"] = _lazy_long(_tokenize, _name)
     CASES[f"vocab-tokenize-long-cold-{_label}"] = _lazy_long(functools.partial(_tokenize, cold=True), _name)
+    CASES[f"vocab-detokenize-short-{_label}"] = _detokenize(_name, SHORT)
     CASES[f"vocab-detokenize-long-{_label}"] = _lazy_long(_detokenize, _name)
 CASES["vocab-load-smollm2"] = _load("smollm2")
+CASES["vocab-load-gemma3"] = _load("gemma3")
 CASES["vocab-load-llama-spm"] = _load("llama-spm")

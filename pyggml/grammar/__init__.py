@@ -12,9 +12,10 @@ Errors are ``pyggml.errors.GrammarError`` (nothing is printed).
 
 from __future__ import annotations
 
+from .json_schema import json_schema_to_grammar  # JSON schema -> GBNF (common/json-schema-to-grammar)
 from .parser import MAX_REPETITION_THRESHOLD, GreType, ParsedGrammar, parse
 from .runtime import Grammar, Rules, decode_utf8
 from .sampler import GrammarSampler
 
 __all__ = ["MAX_REPETITION_THRESHOLD", "GreType", "Grammar", "GrammarSampler", "ParsedGrammar",
-           "Rules", "decode_utf8", "parse"]
+           "Rules", "decode_utf8", "json_schema_to_grammar", "parse"]

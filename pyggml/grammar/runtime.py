@@ -14,14 +14,16 @@ Differences on purpose, each where the reference never returns or runs out of me
 - a rule reaching itself through rules that can be empty (missed by the reference's
   left-recursion check, which only sees literally empty alternatives) makes advance_stack grow
   stacks forever there; here it raises ``GrammarError(reason="hidden-left-recursion")``;
-- more than ``MAX_STACKS`` live stacks raise ``GrammarError(reason="stack-limit")``.
+- more than ``MAX_STACKS`` (``Grammar.max_stacks``) live stacks raise ``GrammarError(reason="stack-limit")``.
 Where the reference aborts (GGML_ASSERT/ABORT), ``GrammarError`` is raised instead.
 """
 
 from __future__ import annotations
 
+import array
 import bisect
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -151,6 +153,14 @@ class Rules:
             if types[pos] != CHAR_ALT:
                 break
         return positive, tuple(ranges), pos
+
+    def locate_words(self) -> list[tuple[int, int]]:
+        """(rule id, element offset) of every flat position, computed once."""
+        loc = self.__dict__.get("_loc")
+        if loc is None:
+            loc = [(r, i) for r, rule in enumerate(self.rules) for i in range(len(rule))]
+            self.__dict__["_loc"] = loc
+        return loc
 
     def is_end(self, pos: int) -> bool:
         return self.types[pos] in (END, ALT)
@@ -335,9 +345,14 @@ class Grammar:
         self.trigger_buffer_positions: list[tuple[int, int, int]] = []
         self.trigger_tokens = list(trigger_tokens)
         self.trigger_patterns = [TriggerPattern(p) for p in trigger_patterns]
+        # past this many live stacks accepting raises GrammarError(reason="stack-limit")
+        self.max_stacks = MAX_STACKS
         # caches that depend on the rules only (shared with clones)
         self._advance_cache: dict[Stack, tuple[Stack, ...]] = {}
         self._accept_cache: dict[tuple[tuple[Stack, ...], int], tuple[Stack, ...]] = {}
+        # pyggml.grammar.tokens: (stack set, indexes of its char-topped stacks that match a
+        # code point) -> the stack set after it
+        self._trie_cache: dict[tuple[tuple[Stack, ...], tuple[int, ...]], tuple[Stack, ...]] = {}
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -368,17 +383,33 @@ class Grammar:
                     trigger_tokens=self.trigger_tokens, trigger_patterns=())
         g.trigger_patterns = self.trigger_patterns
         g.partial_utf8 = self.partial_utf8
+        g.max_stacks = self.max_stacks
         g.awaiting_trigger = self.awaiting_trigger
         g.trigger_buffer = self.trigger_buffer
         g.trigger_buffer_positions = list(self.trigger_buffer_positions)
         g._advance_cache = self._advance_cache
         g._accept_cache = self._accept_cache
+        g._trie_cache = self._trie_cache
         return g
 
     # --- state ------------------------------------------------------------------------------
     def stack_pairs(self) -> list[list[list[int]]]:
         """The stacks as the reference's (rule id, element offset) pairs, bottom first."""
         return [self.rules.stack_pairs(s) for s in self.stacks]
+
+    def stacks_raw(self) -> bytes:
+        """The stacks in the probe's canonical byte form (``stacks_raw`` of
+        tools/paritychecker/probe/probe_grammar.cpp): int32 little-endian words, per stack its
+        length then (rule id, element offset) per element, bottom first."""
+        loc = self.rules.locate_words()
+        words = array.array("i")
+        for s in self.stacks:
+            words.append(len(s))
+            for p in s:
+                words.extend(loc[p])
+        if sys.byteorder != "little":
+            words.byteswap()
+        return words.tobytes()
 
     def is_complete(self) -> bool:
         """Some stack is empty: the text so far is a full sentence of the grammar."""
@@ -421,11 +452,13 @@ class Grammar:
             present: set[Stack] = set()
             for stack in self.stacks:
                 self._accept_chr(stack, chr_, new, present)
-            _check_stack_count(len(new))
+                # checked per source stack: the limit also bounds the work of this step
+                _check_stack_count(len(new), self.max_stacks)
             hit = tuple(new)
             if len(self._accept_cache) > 100_000:
                 self._accept_cache.clear()
             self._accept_cache[key] = hit
+        _check_stack_count(len(hit), self.max_stacks)
         self.stacks = list(hit)
 
     def accept_str(self, piece: bytes | str) -> None:
@@ -469,14 +502,14 @@ class Grammar:
                 for cur in current:
                     self._accept_chr(cur, cp, nxt_stacks, nxt_present)
                 current = nxt_stacks
-                _check_stack_count(len(current))
+                _check_stack_count(len(current), self.max_stacks)
                 if not current:
                     break
             for s in current:
                 if s not in present:
                     present.add(s)
                     new.append(s)
-        _check_stack_count(len(new))
+        _check_stack_count(len(new), self.max_stacks)
         self.stacks = new
         self.partial_utf8 = partial
         if not self.stacks:
@@ -487,6 +520,10 @@ class Grammar:
     def reject_candidates(self, candidates: list[Candidate]) -> list[Candidate]:
         """llama.cpp: llama_grammar_reject_candidates over the current stacks."""
         return _reject(self, self.stacks, candidates)
+
+    def reject_candidates_for_stack(self, stack: Stack, candidates: list[Candidate]) -> list[Candidate]:
+        """llama.cpp: llama_grammar_reject_candidates_for_stack (one stack)."""
+        return _reject_for_stack(self, stack, candidates)
 
     def apply(self, tokens: Sequence[int], logits: list[float] | None = None) -> list[bool]:
         """llama.cpp: llama_grammar_apply_impl.  Returns, per candidate token, whether it stays
@@ -685,9 +722,9 @@ class TriggerPattern:
         return m.start(0)
 
 
-def _check_stack_count(n: int) -> None:
-    if n > MAX_STACKS:
-        raise GrammarError(f"too many grammar stacks ({n} > {MAX_STACKS}): the grammar is too ambiguous",
+def _check_stack_count(n: int, limit: int) -> None:
+    if n > limit:
+        raise GrammarError(f"too many grammar stacks ({n} > {limit}): the grammar is too ambiguous",
                            reason="stack-limit")
 
 

@@ -65,6 +65,7 @@ class GrammarSampler:
         # same text, same rules: keep what the rule-only caches learnt
         self.grammar._advance_cache = old._advance_cache
         self.grammar._accept_cache = old._accept_cache
+        self.grammar._trie_cache = old._trie_cache
 
     def clone(self) -> GrammarSampler:
         out = GrammarSampler.__new__(GrammarSampler)

@@ -18,6 +18,8 @@ depends on it); otherwise ``Grammar.apply`` takes the reference's candidate-by-c
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import GrammarError
@@ -25,6 +27,7 @@ from .parser import CHAR, CHAR_ANY, CHAR_NOT, TOKEN
 from .runtime import Grammar, GrammarVocab, Stack, decode_utf8, match_partial_char
 
 _DEAD, _EOG, _LIVE = 0, 1, 2
+_CharSet = tuple[bool, tuple[tuple[int, int], ...]]  # (positive, code point ranges)
 _CHAR_TYPES = (CHAR, CHAR_NOT, CHAR_ANY)
 
 
@@ -107,10 +110,22 @@ class TokenIndex:
         self.term_node = np.array([node_id[id(n)] for n in ends_at], dtype=np.int64)  # per dfs index
         self.term_rem = np.array([partial_of[t][1] for t in order], dtype=np.int64)
         self.term_val = np.array([partial_of[t][0] for t in order], dtype=np.int64)
+        # plain lists for the node-by-node walk of sparse levels
+        self.child_lo_l: list[int] = child_lo
+        self.child_hi_l: list[int] = child_hi
+        self.edge_cp_l: list[int] = cps_in
+        self.inner_l: list[int] = self.inner.tolist()
+        self.end_l: list[int] = self.end.tolist()
 
     def allowed(self, g: Grammar) -> np.ndarray:
         """(n_tokens,) bool: the tokens llama_grammar_apply_impl leaves finite, for a grammar
-        with no partial UTF-8 pending."""
+        with no partial UTF-8 pending.
+
+        The trie is walked one level at a time; each node carries a "state" (the stack set
+        reached by its prefix).  Levels with many nodes are matched with numpy; the deep,
+        sparse levels node by node in Python (numpy's per-call cost dominates there).  The
+        state reached from a state through a set of matching char-topped stacks is cached on
+        the grammar (it depends on the rules only)."""
         rules = g.rules
         types, values, charsets = rules.types, rules.values, rules.charsets
         n_live = len(self.order)
@@ -118,47 +133,117 @@ class TokenIndex:
         node_state = np.full(len(self.edge_cp), -1, dtype=np.int64)
         states: list[tuple[Stack, ...]] = []
         state_id: dict[tuple[Stack, ...], int] = {}
+        # per state id: (char-topped stacks, their (positive, ranges)), token-topped (type, value)
+        info: list[tuple[list[Stack], list[_CharSet], list[tuple[int, int]]]] = []
+        # (stack set, matching char-topped stacks) -> stack set after the char, shared by clones
+        trans_cache = g._trie_cache
+        local_trans: dict[tuple[int, tuple[int, ...]], int] = {}
         token_not: dict[int, np.ndarray] = {}   # TOKEN_NOT value -> range-cover difference array
+        token_hits: list[int] = []              # dfs indexes accepted by a TOKEN element
 
         def intern(stacks: tuple[Stack, ...]) -> int:
             sid = state_id.get(stacks)
             if sid is None:
                 sid = state_id[stacks] = len(states)
                 states.append(stacks)
+                char_tops: list[Stack] = []
+                sets: list[_CharSet] = []
+                toks: list[tuple[int, int]] = []
+                for st in stacks:
+                    if not st:
+                        continue
+                    t = types[st[-1]]
+                    if t in _CHAR_TYPES:
+                        char_tops.append(st)
+                        positive, ranges, _ = charsets[st[-1]]
+                        sets.append((positive, ranges))
+                    else:
+                        toks.append((t, values[st[-1]]))
+                info.append((char_tops, sets, toks))
             return sid
 
+        def advance(sid: int, ks: tuple[int, ...]) -> int:
+            key = (sid, ks)
+            nsid = local_trans.get(key)
+            if nsid is None:
+                stacks = states[sid]
+                nxt = trans_cache.get((stacks, ks))
+                if nxt is None:
+                    merged: dict[Stack, None] = {}
+                    for k in ks:
+                        st = info[sid][0][k]
+                        after = charsets[st[-1]][2]
+                        for ns in g._advance(st[:-1] if rules.is_end(after) else st[:-1] + (after,)):
+                            merged[ns] = None
+                    nxt = tuple(merged)
+                    if len(trans_cache) > 50_000:
+                        trans_cache.clear()
+                    trans_cache[(stacks, ks)] = nxt
+                nsid = local_trans[key] = intern(nxt)
+            return nsid
+
+        def tokens_below(toks: list[tuple[int, int]], lo: np.ndarray | int, hi: np.ndarray | int) -> None:
+            # a token element accepts, below these nodes, the tokens with its id (TOKEN) or
+            # all others (TOKEN_NOT)
+            for t, v in toks:
+                if t == TOKEN:
+                    r = int(self.rank[v]) if v < self.n_tokens else -1
+                    if r >= 0 and bool(np.any((lo <= r) & (r < hi))):
+                        token_hits.append(r)
+                else:
+                    diff = token_not.get(v)
+                    if diff is None:
+                        diff = token_not[v] = np.zeros(n_live + 1, dtype=np.int64)
+                    np.add.at(diff, lo, 1)
+                    np.add.at(diff, hi, -1)
+
+        child_lo, child_hi, edge_cp = self.child_lo_l, self.child_hi_l, self.edge_cp_l
         nodes = np.zeros(1, dtype=np.int64)
         node_state[0] = intern(tuple(g.stacks))
         while len(nodes):
+            if len(nodes) <= _SMALL_LEVEL:
+                # sparse level: node by node
+                nxt_nodes: list[int] = []
+                nxt_states: list[int] = []
+                for node, sid in zip(nodes.tolist(), node_state[nodes].tolist(), strict=True):
+                    _, sets, toks = info[sid]
+                    if toks:
+                        tokens_below(toks, self.inner_l[node], self.end_l[node])
+                    if not sets:
+                        continue
+                    for child in range(child_lo[node], child_hi[node]):
+                        cp = edge_cp[child]
+                        ks = []
+                        for k, (positive, ranges) in enumerate(sets):
+                            found = False
+                            for lo_c, hi_c in ranges:
+                                if lo_c <= cp <= hi_c:
+                                    found = True
+                                    break
+                            if found == positive:
+                                ks.append(k)
+                        if ks:
+                            nxt_nodes.append(child)
+                            nxt_states.append(advance(sid, tuple(ks)))
+                if not nxt_nodes:
+                    break
+                nodes = np.array(nxt_nodes, dtype=np.int64)
+                node_state[nodes] = nxt_states
+                continue
             st_of = node_state[nodes]
             next_nodes: list[np.ndarray] = []
             next_states: list[np.ndarray] = []
-            for sid in np.unique(st_of).tolist():
-                mine = nodes[st_of == sid]
-                char_tops: list[Stack] = []
-                for s in states[sid]:
-                    if not s:
-                        continue
-                    top = s[-1]
-                    t = types[top]
-                    if t in (CHAR, CHAR_NOT, CHAR_ANY):
-                        char_tops.append(s)
-                        continue
-                    # a token element accepts, below this node, the tokens with its id (TOKEN)
-                    # or all others (TOKEN_NOT)
-                    lo, hi = self.inner[mine], self.end[mine]
-                    v = values[top]
-                    if t == TOKEN:
-                        r = self.rank[v] if v < self.n_tokens else -1
-                        if r >= 0 and bool(np.any((lo <= r) & (r < hi))):
-                            acc[r] = True
-                    else:
-                        diff = token_not.get(v)
-                        if diff is None:
-                            diff = token_not[v] = np.zeros(n_live + 1, dtype=np.int64)
-                        np.add.at(diff, lo, 1)
-                        np.add.at(diff, hi, -1)
-                if not char_tops:
+            # the level's nodes grouped by state: one sort, then contiguous slices
+            by_state = np.argsort(st_of, kind="stable")
+            sorted_states = st_of[by_state]
+            cuts = (np.flatnonzero(np.diff(sorted_states)) + 1).tolist()
+            for a, b in zip([0] + cuts, cuts + [len(nodes)], strict=True):
+                sid = int(sorted_states[a])
+                mine = nodes[by_state[a:b]]
+                _, sets, toks = info[sid]
+                if toks:
+                    tokens_below(toks, self.inner[mine], self.end[mine])
+                if not sets:
                     continue
                 counts = self.child_hi[mine] - self.child_lo[mine]
                 total = int(counts.sum())
@@ -167,56 +252,55 @@ class TokenIndex:
                 starts = np.repeat(self.child_lo[mine] - (np.cumsum(counts) - counts), counts)
                 children = np.arange(total, dtype=np.int64) + starts
                 cps = self.edge_cp[children]
-                hits = np.zeros((len(char_tops), total), dtype=bool)
-                for k, s in enumerate(char_tops):
-                    positive, ranges, _ = charsets[s[-1]]
+                hits = np.zeros((len(sets), total), dtype=bool)
+                for k, (positive, ranges) in enumerate(sets):
                     h = hits[k]
                     for lo_c, hi_c in ranges:
                         h |= (cps >= lo_c) & (cps <= hi_c)
                     if not positive:
                         np.logical_not(h, out=h)
                 # group the children by which char-topped stacks they match
-                groups: list[tuple[list[int], np.ndarray]] = []
-                if len(char_tops) == 1:
-                    groups.append(([0], children[hits[0]]))
-                elif len(char_tops) <= 62:
-                    weights = np.left_shift(np.int64(1), np.arange(len(char_tops), dtype=np.int64))
+                if len(sets) == 1:
+                    sel = children[hits[0]]
+                    if len(sel):
+                        next_nodes.append(sel)
+                        next_states.append(np.full(len(sel), advance(sid, (0,)), dtype=np.int64))
+                    continue
+                if len(sets) <= 62:
+                    weights = np.left_shift(np.int64(1), np.arange(len(sets), dtype=np.int64))
                     codes = weights @ hits.astype(np.int64)
                     uniq, inverse = np.unique(codes, return_inverse=True)
-                    for u, code in enumerate(uniq.tolist()):
-                        ks = [k for k in range(len(char_tops)) if code >> k & 1]
-                        groups.append((ks, children[inverse.ravel() == u]))
+                    groups = [(tuple(k for k in range(len(sets)) if code >> k & 1), u)
+                              for u, code in enumerate(uniq.tolist())]
                 else:
                     packed = np.ascontiguousarray(np.packbits(hits, axis=0).T)
                     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
                     uniq, inverse = np.unique(keys, return_inverse=True)
+                    groups = []
                     for u in range(len(uniq)):
                         bits = np.unpackbits(np.frombuffer(uniq[u].tobytes(), dtype=np.uint8))
-                        groups.append((np.flatnonzero(bits[:len(char_tops)]).tolist(),
-                                       children[inverse.ravel() == u]))
-                for ks, sel in groups:
-                    if not ks or not len(sel):
+                        groups.append((tuple(np.flatnonzero(bits[:len(sets)]).tolist()), u))
+                inverse = inverse.ravel()
+                for ks, u in groups:
+                    if not ks:
                         continue
-                    merged: dict[Stack, None] = {}
-                    for k in ks:
-                        s = char_tops[k]
-                        after = charsets[s[-1]][2]
-                        for ns in g._advance(s[:-1] if rules.is_end(after) else s[:-1] + (after,)):
-                            merged[ns] = None
+                    sel = children[inverse == u]
                     next_nodes.append(sel)
-                    next_states.append(np.full(len(sel), intern(tuple(merged)), dtype=np.int64))
+                    next_states.append(np.full(len(sel), advance(sid, ks), dtype=np.int64))
             if not next_nodes:
                 break
             nodes = np.concatenate(next_nodes)
             node_state[nodes] = np.concatenate(next_states)
+        if token_hits:
+            acc[token_hits] = True
         # tokens ending at a reached node: an empty trailing partial sequence is accepted by any
         # stack; a pending one by a char element it could complete
         reached = node_state[self.term_node]
         acc |= (reached >= 0) & (self.term_rem == 0)
         for i in np.flatnonzero((reached >= 0) & (self.term_rem > 0)).tolist():
             partial = (int(self.term_val[i]), int(self.term_rem[i]))
-            for s in states[reached[i]]:
-                if s and types[s[-1]] in _CHAR_TYPES and match_partial_char(rules, s[-1], partial):
+            for st in info[reached[i]][0]:
+                if match_partial_char(rules, st[-1], partial):
                     acc[i] = True
                     break
         for v, diff in token_not.items():
@@ -228,6 +312,10 @@ class TokenIndex:
         out = np.zeros(self.n_tokens, dtype=bool)
         out[self.order[acc]] = True
         return out
+
+
+# levels of the trie with at most this many nodes are walked node by node in Python
+_SMALL_LEVEL = 48
 
 
 def apply_all(g: Grammar, index: TokenIndex) -> np.ndarray:
@@ -244,3 +332,25 @@ def apply_all(g: Grammar, index: TokenIndex) -> np.ndarray:
     keep = index.allowed(g)
     keep[index.status == _EOG] = g.is_complete()
     return keep
+
+
+class VocabPieces:
+    """A ``pyggml.vocab.Vocab`` as the grammar reads it: the reference's cached
+    ``token_to_piece(token)`` (rendered with special = true), EOG flags, and the tokenizer for
+    ``<text>`` token references.  Pieces are rendered once."""
+
+    def __init__(self, vocab: Any) -> None:
+        self.vocab = vocab
+        self.n_tokens = int(vocab.n_tokens)
+        # llama.cpp: src/llama-vocab.cpp load: cache_token_to_piece uses special = true
+        self.pieces = [vocab.token_to_piece(t, 0, True) for t in range(self.n_tokens)]
+        self.eog_ids = frozenset(t for t in range(self.n_tokens) if vocab.is_eog(t))
+
+    def piece(self, token: int) -> bytes:
+        return self.pieces[token]
+
+    def is_eog(self, token: int) -> bool:
+        return token in self.eog_ids
+
+    def tokenize(self, text: bytes, add_special: bool = False, parse_special: bool = True) -> list[int]:
+        return list(self.vocab.tokenize(text, add_special, parse_special))

@@ -18,12 +18,12 @@ import numpy as np
 
 from ..batch import BatchAllocr, UBatch
 from ..errors import PyggmlError
-from .kv_cells import MAX_SEQ, KVCells
+from .kv_cells import MAX_SEQ, TOKEN_NULL, KVCells
+from .mask import kq_mask as build_kq_mask
 from .status import MemoryStatus
 from .swa import SWAType, is_masked
 
 _POS_MAX = 2**31 - 1
-_DROP_KEEP = np.array([-np.inf, 0.0], np.float32)  # indexed by "visible": the mask values
 
 
 class KVCacheError(PyggmlError, ValueError):
@@ -46,9 +46,16 @@ class SlotInfo:
 
 class KVCache:
     def __init__(self, *, kv_size: int, n_seq_max: int, unified: bool = True, n_pad: int = 1,
-                 n_swa: int = 0, swa_type: SWAType | int = SWAType.NONE, alibi: bool = False) -> None:
+                 n_swa: int = 0, swa_type: SWAType | int = SWAType.NONE, alibi: bool = False,
+                 n_pos_per_embd: int = 1, arch_can_shift: bool = True) -> None:
         if kv_size % n_pad:
             raise KVCacheError(f"kv_size {kv_size} is not a multiple of n_pad {n_pad}")
+        if not 1 <= n_seq_max <= MAX_SEQ:
+            raise KVCacheError(f"n_seq_max {n_seq_max} out of range [1, {MAX_SEQ}]")
+        # the K-shift needs one position per embedding and one RoPE width for every layer
+        # (llama_kv_cache::get_can_shift: false for M-RoPE models and for STEP35)
+        self.n_pos_per_embd = n_pos_per_embd
+        self.arch_can_shift = arch_can_shift
         self.n_seq_max = n_seq_max
         self.n_stream = 1 if unified else n_seq_max
         self.n_pad = n_pad
@@ -58,7 +65,9 @@ class KVCache:
         self.cells = [KVCells(kv_size) for _ in range(self.n_stream)]
         self.heads = [0] * self.n_stream
         self.seq_to_stream = [0] * MAX_SEQ if self.n_stream == 1 else list(range(self.n_stream))
-        self.pending_copies: list[tuple[int, int]] = []  # (src stream, dst stream) buffer copies
+        # (src stream, dst stream) buffer copies queued by cross-stream seq_cp (llama_kv_cache
+        # sc_info); taken out by init_update
+        self.pending_copies: list[tuple[int, int]] = []
         self.log: list[str] = []
 
     # ------------------------------------------------------------------ basics
@@ -103,7 +112,7 @@ class KVCache:
             inr = (c.pos >= p0) & (c.pos < p1)
             if seq_id >= 0:
                 hit = np.flatnonzero(inr & c.seq_t[seq_id])
-                freed = [int(i) for i in hit if c.seq_rm(int(i), seq_id)]
+                freed = c.seq_rm_idxs(hit, seq_id).tolist()
             else:
                 # every cell whose position is in range, including empty ones when p0 <= -1
                 hit = np.flatnonzero(inr)
@@ -160,6 +169,8 @@ class KVCache:
         """Shift the positions of ``seq_id`` in [p0, p1) by ``shift``; cells pushed below 0 are
         freed.  The head goes to the first freed cell, else back to 0."""
         st = self._stream(seq_id)
+        if self.n_pos_per_embd != 1:
+            raise KVCacheError("seq_add() is only supported for n_pos_per_embd() == 1")
         if shift == 0:
             return
         p0, p1 = self._range(p0, p1)
@@ -172,6 +183,8 @@ class KVCache:
 
     def seq_div(self, seq_id: int, p0: int, p1: int, d: int) -> None:
         st = self._stream(seq_id)
+        if self.n_pos_per_embd != 1:
+            raise KVCacheError("seq_div() is only supported for n_pos_per_embd() == 1")
         if d == 1:
             return
         p0, p1 = self._range(p0, p1)
@@ -198,58 +211,78 @@ class KVCache:
             res.strm[s] = st
             c = self.cells[st]
             head = self.heads[st]
-            if head > c.get_used() + 2 * n_tokens:
+            # the used count only matters once the head is past 2 * n_tokens
+            if head > 2 * n_tokens and head > c.get_used() + 2 * n_tokens:
                 head = 0
             if n_tokens > c.size:
                 self.log.append(f"find_slot: n_tokens = {n_tokens} > size = {c.size}\n")
                 return None
-            usable = self._usable(c)
-            if cont:
-                found = self._find_cont(usable, head, n_tokens)
-            else:
-                # cyclic order from the head: [head, size) then [0, head)
-                found = (np.flatnonzero(usable[head:])[:n_tokens] + head).tolist()
-                if len(found) < n_tokens:
-                    found += np.flatnonzero(usable[:head])[: n_tokens - len(found)].tolist()
+            found: list[int] | None = None
+            if n_tokens == 1:
+                # decode: the reference tests cells one by one from the head (cont or not, a
+                # window of one cell is the same test); the head cell usually answers
+                i = head if head < c.size else 0
+                if c.pos[i] == -1 or (self.swa_type != SWAType.NONE and self._usable_one(c, i)):
+                    found = [i]
+            if found is None:
+                usable = self._usable(c)
+                if cont:
+                    found = self._find_cont(usable, head, n_tokens)
+                else:
+                    # cyclic order from the head: [head, size) then [0, head)
+                    found = (np.flatnonzero(usable[head:])[:n_tokens] + head).tolist()
+                    if len(found) < n_tokens:
+                        found += np.flatnonzero(usable[:head])[: n_tokens - len(found)].tolist()
             if found is None or len(found) < n_tokens:
                 return None
             res.idxs[s] = found
         return res
 
+    def _usable_one(self, c: KVCells, i: int) -> bool:
+        """``_usable`` for one used cell: it holds one sequence, whose newest position has left
+        the cell's position outside the SWA window."""
+        held = np.flatnonzero(c.seq_t[:, i])
+        if held.size != 1:
+            return False
+        pmax = c.seq_pos_max(int(held[0]))
+        return bool(is_masked(self.n_swa, self.swa_type, int(c.pos[i]), pmax + 1))
+
     def _usable(self, c: KVCells) -> np.ndarray:
-        empty = c.pos == -1
-        usable = empty.copy()
+        usable = c.pos == -1
         if self.swa_type == SWAType.NONE:
             return usable
-        one = ~empty & (c.seq_t.sum(axis=0) == 1)
+        # only the sequences present can own a cell: count and locate on those rows
+        present = c.seqs_present()
+        if not present.size:
+            return usable
+        rows = c.seq_t[present]  # [n_present, n_cells]
+        one = ~usable & (np.count_nonzero(rows, axis=0) == 1)
         idx = np.flatnonzero(one)
         if idx.size:
-            seq_of = c.seq_t[:, idx].argmax(axis=0)
-            pmax = {int(s): c.seq_pos_max(int(s)) for s in np.unique(seq_of)}
-            p1 = np.array([pmax[int(s)] + 1 for s in seq_of])
+            seq_of = present[rows[:, idx].argmax(axis=0)]
+            pmax = np.array([c.seq_pos_max(int(s)) for s in present], np.int64)
+            p1 = pmax[np.searchsorted(present, seq_of)] + 1
             usable[idx] = is_masked(self.n_swa, self.swa_type, c.pos[idx], p1)
         return usable
 
     @staticmethod
     def _find_cont(usable: np.ndarray, head: int, n: int) -> list[int] | None:
-        # llama.cpp find_slot with cont=true: windows of n cells from the head, wrapping to 0
+        # llama.cpp find_slot with cont=true: windows of n cells from the head, wrapping to 0; a
+        # window is tested up to its first unusable cell and the next window starts right after
+        # that cell (the cells tested count toward the give-up limit of size)
         size = usable.size
+        bad = np.flatnonzero(~usable)
         tested = 0
         while True:
             if head + n > size:
                 tested += size - head
                 head = 0
                 continue
-            ok = True
-            start = head
-            for i in range(n):
-                tested += 1
-                head += 1
-                if not usable[start + i]:
-                    ok = False
-                    break
-            if ok:
-                return list(range(start, start + n))
+            k = int(np.searchsorted(bad, head))
+            if k == bad.size or bad[k] >= head + n:
+                return list(range(head, head + n))
+            tested += int(bad[k]) - head + 1
+            head = int(bad[k]) + 1
             if tested >= size:
                 return None
 
@@ -259,19 +292,51 @@ class KVCache:
         positions stay contiguous."""
         max_rm: dict[int, int] = {}
         n = len(sinfo.idxs[0])
+        nt = ub.n_tokens
+        if (ub.pos[0] == -1) if nt == 1 else bool((ub.pos[:nt] == -1).any()):
+            # -1 marks an empty cell: stored, it corrupts the cell's bookkeeping (checked before
+            # anything is written, so a rejected ubatch leaves the cache as it was)
+            raise KVCacheError("position -1 cannot be stored in the KV cache")
+        is_2d = ub.n_pos >= 3
+        set_ext = is_2d or ub.token is not None
         for s, st in enumerate(sinfo.strm):
             c = self.cells[st]
-            for ii, idx in enumerate(sinfo.idxs[s]):
-                i = s * n + ii
-                if c.pos[idx] != -1:
-                    sid = c.seq_get(idx)
-                    max_rm[sid] = max(max_rm.get(sid, -1), int(c.pos[idx]))
-                    c.rm(idx)
-                c.pos_set(idx, int(ub.pos[i]))
-                if ub.token is not None:
-                    c.ext_set(idx, 0, 0, int(ub.token[i]))
-                for sid in ub.seq_id[i]:
-                    c.seq_add(idx, sid)
+            lo = s * n
+            if n == 1:
+                # decode: scalar writes (a numpy call per field costs more than the write)
+                cell = sinfo.idxs[s][0]
+                if c.pos[cell] != -1:
+                    sid = c.seq_get(cell)
+                    max_rm[sid] = max(max_rm.get(sid, -1), int(c.pos[cell]))
+                    c.rm(cell)
+                c.pos[cell] = ub.pos[lo]
+                if set_ext:
+                    c.ext_x[cell] = ub.pos[2 * nt + lo] if is_2d else 0
+                    c.ext_y[cell] = ub.pos[nt + lo] if is_2d else 0
+                    c.ext_tok[cell] = ub.token[lo] if ub.token is not None else TOKEN_NULL
+                for sid in ub.seq_id[lo]:
+                    c.seq_t[sid, cell] = True
+                continue
+            ix = np.asarray(sinfo.idxs[s], np.int64)
+            # the slot's cells are distinct, so clearing every overwritten cell first and then
+            # writing the whole slot equals the reference's cell-by-cell order
+            for idx in np.flatnonzero(c.pos[ix] != -1).tolist():
+                cell = int(ix[idx])
+                sid = c.seq_get(cell)
+                max_rm[sid] = max(max_rm.get(sid, -1), int(c.pos[cell]))
+                c.rm(cell)
+            c.pos[ix] = ub.pos[lo:lo + n]
+            if set_ext:
+                # a fresh llama_kv_cell_ext: (0, 0, TOKEN_NULL) plus what the ubatch carries
+                c.ext_x[ix] = ub.pos[2 * nt + lo:2 * nt + lo + n] if is_2d else 0
+                c.ext_y[ix] = ub.pos[nt + lo:nt + lo + n] if is_2d else 0
+                c.ext_tok[ix] = ub.token[lo:lo + n] if ub.token is not None else TOKEN_NULL
+            sids = ub.seq_id[lo:lo + n]
+            if all(len(t) == 1 for t in sids):
+                c.seq_t[[t[0] for t in sids], ix] = True
+            else:
+                for cell, t in zip(ix.tolist(), sids, strict=True):
+                    c.seq_t[list(t), cell] = True
         for sid in sorted(max_rm):
             if max_rm[sid] == -1:
                 continue
@@ -344,61 +409,57 @@ class KVCache:
 
     # ------------------------------------------------------------------ KQ mask
     def kq_mask(self, ub: UBatch, n_kv: int, n_stream: int, *, causal: bool = True,
-                f16: bool = False) -> np.ndarray:
+                f16: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """The KQ mask of ``ub``: [n_stream, n_tokens / n_stream, n_kv] (ggml ne = [n_kv, n_tps, 1,
         n_stream]); 0 where token i may attend cell j, -inf elsewhere (or -|p0 - p1| with ALiBi).
+        Built by ``pyggml.memory.mask.kq_mask`` (set_input_kq_mask_impl, row reuse included), into
+        ``out`` when given (float32 or, with ``f16``, float16 of that shape)."""
+        return build_kq_mask(self.cells, self.seq_to_stream, ub, n_kv, n_stream, causal=causal, f16=f16,
+                             swa_type=self.swa_type, n_swa=self.n_swa, alibi=self.alibi, out=out)
 
-        Mirrors set_input_kq_mask_impl including its row reuse: a later token of a sequence starts
-        from the row of the sequence's first token in the stream and recomputes only the cells that
-        were visible to it with a position within n_swa + 32 of the sequence's smallest ubatch
-        position.  M-RoPE (2-D) ubatches are not handled here."""
-        n_tokens = ub.n_tokens
-        n_tps = n_tokens // n_stream
-        out = np.empty((n_tokens, n_kv), np.float32)
-        prim = np.fromiter((s[0] for s in ub.seq_id), dtype=np.int64, count=n_tokens)
-        pos = ub.pos[:n_tokens].astype(np.int64)
-        seq_min = {int(s): int(pos[prim == s].min()) for s in np.unique(prim)}
-        swa = self.swa_type != SWAType.NONE
-        for s in range(n_stream):
-            lo, hi = s * n_tps, (s + 1) * n_tps
-            sids = prim[lo:hi]
-            streams = {self.seq_to_stream[int(v)] for v in np.unique(sids)}
-            if len(streams) != 1:  # never produced by the splits: a block is one stream
-                raise KVCacheError("a KQ mask block spans several streams")
-            c = self.cells[streams.pop()]
-            p0 = c.pos[:n_kv].astype(np.int64)  # [n_kv]
-            block = out[lo:hi]  # [n_tps, n_kv]
-            for sid in np.unique(sids).tolist():
-                rows = np.flatnonzero(sids == sid)
-                valid = c.seq_t[sid, :n_kv] & (p0 != -1)  # [n_kv]
-                if self.alibi:
-                    # no row reuse with ALiBi; integer negation first: a distance of 0 is +0.0
-                    p1 = pos[lo + rows, None]
-                    keep = self._keep(valid[None, :], p0[None, :], p1, causal, swa)
-                    block[rows] = np.where(keep, (-np.abs(p0[None, :] - p1)).astype(np.float32), -np.inf)
-                    continue
-                f = rows[0]
-                block[f] = _DROP_KEEP[self._keep(valid, p0, int(pos[lo + f]), causal, swa).view(np.uint8)]
-                if rows.size > 1:
-                    # later tokens: the first token's row, recomputed on the cells near the ubatch
-                    later = rows[1:]
-                    near = np.flatnonzero(valid & (p0 + np.int64(np.int32(self.n_swa + 32)) >= seq_min[sid]))
-                    block[later] = block[f]
-                    if near.size:
-                        keep = self._keep(valid[near][None, :], p0[near][None, :], pos[lo + later, None],
-                                          causal, swa)
-                        block[np.ix_(later, near)] = _DROP_KEEP[keep.view(np.uint8)]
-        mask = out.reshape(n_stream, n_tps, n_kv)
-        return mask.astype(np.float16) if f16 else mask
+    # ------------------------------------------------------------------ shift / update
+    @property
+    def can_shift(self) -> bool:
+        """llama_kv_cache::get_can_shift."""
+        return self.arch_can_shift and self.n_pos_per_embd == 1
 
-    def _keep(self, valid, p0, p1, causal: bool, swa: bool):
-        if causal:
-            keep = valid & (p0 <= p1)
-        else:
-            keep = np.broadcast_to(valid, np.broadcast_shapes(np.shape(valid), np.shape(p1))).copy()
-        if swa:
-            keep &= ~is_masked(self.n_swa, self.swa_type, np.where(valid, p0, 0), p1)
-        return keep
+    def reset_shift(self) -> None:
+        for c in self.cells:
+            c.reset_shift()
+
+    def k_shift(self) -> np.ndarray:
+        """The K-shift graph input: int32 [n_stream * size], each cell's pending shift (0 for an
+        empty cell).  llama.cpp: llama_kv_cache::set_input_k_shift."""
+        return np.concatenate([np.where(c.pos != -1, c.shift, 0).astype(np.int32) for c in self.cells])
+
+    def init_update(self) -> KVUpdate:
+        """What an update would do: the K-shift if any stream has a pending shift, and the stream
+        copies queued so far, which this call takes out of the cache whether or not the update
+        is applied (the reference moves ``sc_info`` into the update context).
+        llama.cpp: llama_kv_cache::init_update, llama_kv_cache_context (update constructor)."""
+        copies, self.pending_copies = self.pending_copies, []
+        return KVUpdate(self, self.has_shift, copies)
+
+    def update(self, do_shift: bool, copies: list[tuple[int, int]], shift_fn=None) -> bool:
+        """Apply an update: the stream copies (the K/V buffers are the decoder's; the cells were
+        already copied by seq_cp), then the K-shift.  ``shift_fn(cache) -> bool`` runs the RoPE
+        shift graph when the model has RoPE (None: no RoPE, nothing to compute); when it fails
+        the shifts stay pending, as in the reference.  Returns whether a shift graph ran.
+        llama.cpp: llama_kv_cache::update."""
+        if copies and self.n_stream == 1:
+            raise KVCacheError("stream copies with a single stream")
+        if not do_shift:
+            return False
+        if not self.can_shift:
+            # the reference aborts (GGML_ABORT) here
+            raise KVCacheError("the current KV cache / model configuration does not support K-shift")
+        updated = False
+        if shift_fn is not None:
+            if not shift_fn(self):
+                return False
+            updated = True
+        self.reset_shift()
+        return updated
 
     # ------------------------------------------------------------------ canonical dump
     def describe(self) -> dict:
@@ -407,3 +468,20 @@ class KVCache:
             "seq_pos": [[self.seq_pos_min(s), self.seq_pos_max(s)] for s in range(self.n_seq_max)],
             "has_shift": self.has_shift,
         }
+
+
+class KVUpdate:
+    """A pending KV cache update (llama_kv_cache_context built by init_update): ``status`` is
+    NO_UPDATE when there is neither a shift nor a stream copy, else SUCCESS; ``apply`` runs it."""
+
+    def __init__(self, kv: KVCache, do_shift: bool, copies: list[tuple[int, int]]) -> None:
+        self.kv = kv
+        self.do_shift = do_shift
+        self.copies = copies
+        self.status = MemoryStatus.SUCCESS if do_shift or copies else MemoryStatus.NO_UPDATE
+
+    def apply(self, shift_fn=None) -> bool:
+        if self.status.is_fail:
+            raise KVCacheError(f"cannot apply a memory context with status {self.status.name}")
+        self.kv.update(self.do_shift, self.copies, shift_fn)
+        return True

@@ -20,6 +20,16 @@ from ..errors import PyggmlError
 
 MAX_SEQ = 256  # LLAMA_MAX_SEQ
 TOKEN_NULL = -1
+_I32_MAX = 2**31 - 1
+_I32_MIN = -(2**31)
+_FEW_CELLS = 16  # up to this many cells, whole-column copies beat finding the sequences present
+
+
+def _grid(rows: np.ndarray, ix: np.ndarray):
+    """Index of seq_t[rows][:, ix]: a slice for a run of consecutive cells (a plain strided copy)."""
+    if ix.size and int(ix[-1]) - int(ix[0]) + 1 == ix.size and bool((np.diff(ix) == 1).all()):
+        return rows, slice(int(ix[0]), int(ix[-1]) + 1)
+    return np.ix_(rows, ix)
 
 
 class KVCellsError(PyggmlError, ValueError):
@@ -81,11 +91,21 @@ class KVCells:
 
     def used_max_p1(self) -> int:
         """Index of the last used cell + 1 (0 when none is used)."""
-        used = self.pos[::-1] != -1
-        if not used.size:
-            return 0
-        i = int(used.argmax())
-        return self.size - i if used[i] else 0
+        pos = self.pos
+        hi = pos.shape[0]
+        if hi and pos[hi - 1] != -1:
+            return hi
+        # scan back in growing blocks: on the decode path the last used cell is near the end of
+        # the filled prefix, so one small block usually answers
+        step = 256
+        while hi > 0:
+            lo = max(0, hi - step)
+            used = pos[lo:hi] != -1
+            if used.any():
+                return hi - int(used[::-1].argmax())
+            hi = lo
+            step *= 4
+        return 0
 
     def seq_count(self, i: int) -> int:
         self._need_used(i)
@@ -109,12 +129,17 @@ class KVCells:
 
     def seq_pos_min(self, s: int) -> int:
         """Smallest position of sequence ``s`` in any cell (-1 when absent)."""
-        p = self.pos[self.seq_t[s]]
-        return int(p.min()) if p.size else -1
+        # a masked reduction: no gathered copy of the positions
+        v = int(self.pos.min(where=self.seq_t[s], initial=_I32_MAX))
+        return -1 if v == _I32_MAX and not self.seq_t[s].any() else v
 
     def seq_pos_max(self, s: int) -> int:
-        p = self.pos[self.seq_t[s]]
-        return int(p.max()) if p.size else -1
+        v = int(self.pos.max(where=self.seq_t[s], initial=_I32_MIN))
+        return -1 if v == _I32_MIN and not self.seq_t[s].any() else v
+
+    def seqs_present(self) -> np.ndarray:
+        """The sequence ids held by at least one cell, increasing."""
+        return np.flatnonzero(self.seq_t.any(axis=1))
 
     def seq_pos_tok_le(self, s: int, p: int) -> int:
         """Token of the cell of ``s`` at the largest position <= p (ties: highest cell index);
@@ -145,16 +170,18 @@ class KVCells:
 
     # ------------------------------------------------------------------ cell ops
     def _need_used(self, i: int) -> None:
-        if not 0 <= i < self.size:
+        if not 0 <= i < self.pos.shape[0]:
             raise KVCellsError(f"cell {i} out of range [0, {self.size})")
         if self.pos[i] == -1:
             raise KVCellsError(f"cell {i} is empty")
 
     def _clear(self, i: int) -> None:
-        self.seq[i] = False
+        # scalar writes straight into the arrays (seq_rm / apply_ubatch call this per cell)
+        self.seq_t[:, i] = False
         self.pos[i] = -1
         self.shift[i] = 0
-        self.ext_x[i] = self.ext_y[i] = 0
+        self.ext_x[i] = 0
+        self.ext_y[i] = 0
         self.ext_tok[i] = TOKEN_NULL
 
     def rm(self, i: int) -> None:
@@ -165,10 +192,11 @@ class KVCells:
     def seq_rm(self, i: int, s: int) -> bool:
         """Drop ``s`` from cell ``i`` (which must hold it); True if the cell became empty."""
         self._need_used(i)
-        if not self.seq[i, s]:
+        seq_t = self.seq_t
+        if not seq_t[s, i]:
             raise KVCellsError(f"seq_rm: cell {i} does not hold seq {s}")
-        self.seq[i, s] = False
-        if not self.seq[i].any():
+        seq_t[s, i] = False
+        if not seq_t[:, i].any():
             self._clear(i)
             return True
         return False
@@ -240,12 +268,22 @@ class KVCells:
         ix = np.asarray(idxs, dtype=np.int64)
         if ix.size and (ix.min() < 0 or ix.max() >= self.size):
             raise KVCellsError(f"cp: cell indices out of range [0, {self.size})")
-        res = KVCells(int(ix.size))
-        res.pos[:] = self.pos[ix]
-        res.ext_x[:] = self.ext_x[ix]
-        res.ext_y[:] = self.ext_y[ix]
-        res.ext_tok[:] = self.ext_tok[ix]
-        res.seq[:] = self.seq[ix]
+        # gathered copies straight into a bare instance (prepare() saves every ubatch's cells)
+        res = KVCells.__new__(KVCells)
+        res.pos = self.pos[ix]
+        res.shift = np.zeros(ix.size, np.int32)
+        res.ext_x = self.ext_x[ix]
+        res.ext_y = self.ext_y[ix]
+        res.ext_tok = self.ext_tok[ix]
+        if ix.size <= _FEW_CELLS:
+            res.seq_t = self.seq_t[:, ix]
+        else:
+            # a [256, k] column gather is slow; only the rows of sequences present can be set
+            res.seq_t = np.zeros((MAX_SEQ, ix.size), bool)
+            rows = self.seqs_present()
+            if rows.size:
+                res.seq_t[rows] = self.seq_t[_grid(rows, ix)]
+        res.has_shift = False
         return res
 
     def set(self, i: int, other: KVCells) -> None:
@@ -262,7 +300,37 @@ class KVCells:
         self.ext_x[ix] = other.ext_x
         self.ext_y[ix] = other.ext_y
         self.ext_tok[ix] = other.ext_tok
-        self.seq[ix] = other.seq
+        if ix.size <= _FEW_CELLS:
+            self.seq_t[:, ix] = other.seq_t
+            return
+        # rows no cell of either side holds are False on both sides: leave them alone
+        rows = np.flatnonzero(self.seq_t.any(axis=1) | other.seq_t.any(axis=1))
+        if rows.size:
+            self.seq_t[_grid(rows, ix)] = other.seq_t[rows]
+
+    def seq_rm_idxs(self, idxs, s: int) -> np.ndarray:
+        """``seq_rm(i, s)`` for each cell of ``idxs`` at once (all checked before any change);
+        returns the cells that became empty, in ``idxs`` order."""
+        ix = np.asarray(idxs, dtype=np.int64)
+        if not ix.size:
+            return ix
+        if ix.min() < 0 or ix.max() >= self.size:
+            raise KVCellsError(f"seq_rm: cell indices out of range [0, {self.size})")
+        bad = np.flatnonzero((self.pos[ix] == -1) | ~self.seq_t[s, ix])
+        if bad.size:
+            i = int(ix[bad[0]])
+            raise KVCellsError(f"cell {i} is empty" if self.pos[i] == -1 else
+                               f"seq_rm: cell {i} does not hold seq {s}")
+        self.seq_t[s, ix] = False
+        rows = self.seqs_present()
+        held = self.seq_t[_grid(rows, ix)].any(axis=0) if rows.size else np.zeros(ix.size, bool)
+        freed = ix[~held]
+        self.pos[freed] = -1
+        self.shift[freed] = 0
+        self.ext_x[freed] = 0
+        self.ext_y[freed] = 0
+        self.ext_tok[freed] = TOKEN_NULL
+        return freed
 
     # ------------------------------------------------------------------ canonical dump
     def describe(self) -> dict:

@@ -24,6 +24,8 @@ COMPONENTS: dict[str, str] = {
     "memory": "pyggml.parity.memory",
     "sampling": "pyggml.parity.sampling",
     "grammar": "pyggml.parity.grammar",
+    "json_schema": "pyggml.parity.json_schema",
+    "alloc": "pyggml.parity.alloc",
 }
 
 

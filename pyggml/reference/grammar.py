@@ -4,8 +4,8 @@ Outcomes are canonical values shared with ``pyggml.parity.grammar``:
 - ``parse_outcome(src)``: ``{"ok", "symbols": [[name, id], ...] (std::map order), "rules",
   "error"}`` -- the error is the ``what()`` the parser prints to stderr;
 - ``session(src, root, steps)``: create the grammar (vocab NULL unless a model is given), then
-  run accept steps, recording ``{"stacks": [[[rule, offset], ...], ...], "partial"}`` or the
-  error after each.
+  run accept steps, recording ``{"stacks": canon_stacks(...), "partial"}`` (the stacks as
+  (rule, offset) pairs, or a digest of them when large) or the error after each.
 
 Grammars can crash the reference (deep nesting overflows its recursive parser) or make it run
 forever (``{m,n}`` with n < m); ``isolated_call`` runs one call in a throwaway subprocess with
@@ -14,6 +14,8 @@ a time and memory limit and reports ``{"abnormal": "timeout"|"signal N"}`` inste
 
 from __future__ import annotations
 
+import array
+import hashlib
 import os
 import pickle
 import resource
@@ -21,6 +23,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from .._native import ffi, probe
 from ._canon import uncanon_str
@@ -65,8 +69,37 @@ def parse_outcome(src: bytes | str) -> dict[str, Any]:
     }
 
 
+# stack sets up to this many int32 words are compared element by element (readable diffs);
+# larger ones by count, size and digest of the canonical bytes
+_STACKS_INLINE_WORDS = 256
+
+
+def canon_stacks(raw: bytes) -> Any:
+    """The canonical value of a stack set given as the probe's ``stacks_raw`` bytes (int32 LE
+    words: per stack its length, then (rule id, element offset) per element, bottom first).
+    pyggml's side builds the same bytes (``Grammar.stacks_raw``), so equal stacks in the same
+    order give equal values."""
+    words = array.array("i")
+    words.frombytes(raw)
+    if sys.byteorder != "little":
+        words.byteswap()
+    if len(words) <= _STACKS_INLINE_WORDS:
+        out: list[list[list[int]]] = []
+        i = 0
+        while i < len(words):
+            n = words[i]
+            out.append([[words[i + 1 + 2 * k], words[i + 2 + 2 * k]] for k in range(n)])
+            i += 1 + 2 * n
+        return out
+    n_stacks, i = 0, 0
+    while i < len(words):
+        n_stacks += 1
+        i += 1 + 2 * words[i]
+    return {"n": n_stacks, "words": len(words), "blake2b": hashlib.blake2b(raw, digest_size=12).hexdigest()}
+
+
 def _state(j: dict[str, Any]) -> dict[str, Any]:
-    return {"stacks": j["stacks"], "partial": j["partial"]}
+    return {"stacks": canon_stacks(bytes.fromhex(j["stacks_raw"])), "partial": j["partial"]}
 
 
 class Grammar:
@@ -103,8 +136,10 @@ class Grammar:
         return _state(j)
 
     def full_state(self) -> dict[str, Any]:
+        """The state plus the lazy-trigger fields (``awaiting_trigger``, ``trigger_buffer``)."""
         raw = self._lib.ps_grammar_state(self._g)
-        return take_json(ffi.new("char **", raw))
+        j = take_json(ffi.new("char **", raw))
+        return {**_state(j), "awaiting_trigger": j["awaiting_trigger"], "trigger_buffer": j["trigger_buffer"]}
 
     def accept(self, kind: int, token: int, piece: bytes) -> dict[str, Any]:
         """One accept step; returns the state after it, plus ``error`` if the reference threw."""
@@ -138,11 +173,19 @@ class Grammar:
 
     def apply(self, ids: Sequence[int]) -> list[bool]:
         """llama_grammar_apply_impl: which tokens keep a finite logit."""
+        return self.apply_np(np.asarray(ids, dtype=np.int32)).tolist()
+
+    def apply_np(self, ids: np.ndarray) -> np.ndarray:
+        """llama_grammar_apply_impl over ``ids`` (int32): (n,) bool, False where the reference
+        sets -inf.  The buffers go to the probe without per-token Python work."""
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
         n = len(ids)
-        keep = ffi.new("uint8_t[]", n)
-        if not self._lib.ps_grammar_apply(self._g, ffi.new("int32_t[]", list(ids)), n, keep):
+        keep = np.zeros(n, dtype=np.uint8)
+        ok = self._lib.ps_grammar_apply(self._g, ffi.cast("int32_t *", ffi.from_buffer(ids)), n,
+                                        ffi.cast("uint8_t *", ffi.from_buffer(keep)))
+        if not ok:
             raise RuntimeError("probe: llama_grammar_apply_impl threw")
-        return [bool(k) for k in ffi.unpack(keep, n)]
+        return keep.view(bool)
 
     def close(self) -> None:
         if self._g != ffi.NULL:

@@ -42,9 +42,12 @@ def status_is_fail(s: int) -> bool:
     return bool(probe().ps_memory_status_is_fail(s))
 
 
-def kv_run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run a KV cache program (``{"config": {...}, "ops": [...]}``, see probe_kv.cpp ps_kv_run):
-    the reference's result and full cache state after every step."""
+def kv_run(spec: dict[str, Any]) -> Any:
+    """Run a memory program (``{"kind": ..., "config": {...}, "ops": [...]}``, see probe_kv.cpp
+    ps_kv_run): the reference's result and full state after every step.  Kinds: "kv"
+    (llama_kv_cache), "iswa" (llama_kv_cache_iswa), "recurrent" (llama_memory_recurrent), all
+    over a stub model without layers; "layout" (``{"cases": [...]}``: context sizing on a tiny
+    real model); "batch" (``{"programs": [...]}``: several at once, one JSON back)."""
     out = ffi.new("char **")
     probe().ps_kv_run(json.dumps(spec).encode(), out)
     return take_json(out)

@@ -137,7 +137,8 @@ def metadata_from_gguffile(g: Any) -> dict[str, Value]:
         key = kv.key.decode("utf-8", "surrogateescape") if isinstance(kv.key, bytes) else kv.key
         val = kv.value
         if kv.type == ARRAY and kv.arr_type == STRING:
-            val = [v if isinstance(v, bytes) else str(v).encode() for v in val]
+            if not (type(val) is list and set(map(type, val)) <= {bytes}):
+                val = [v if isinstance(v, bytes) else str(v).encode() for v in val]
         elif kv.type == ARRAY:
             val = np.asarray(val)
         elif kv.type == STRING and not isinstance(val, bytes):

@@ -506,6 +506,120 @@ def _split_digit_groups(cpts: list[int], fl: list[int], offsets: list[int]) -> l
     return out
 
 
+def _is_han(cpt: int) -> bool:
+    """llama.cpp: unicode_cpt_is_han (its fixed list of CJK ideograph blocks)."""
+    return (
+        0x4E00 <= cpt <= 0x9FFF
+        or 0x3400 <= cpt <= 0x4DBF
+        or 0x20000 <= cpt <= 0x2A6DF
+        or 0x2A700 <= cpt <= 0x2EBEF  # extensions C, D, E, F (contiguous)
+        or 0xF900 <= cpt <= 0xFAFF
+        or 0x2F800 <= cpt <= 0x2FA1F
+    )
+
+
+_RE_VE_LL = ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C))
+
+
+def _split_kimi_k2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]:
+    """llama.cpp: unicode_regex_split_custom_kimi_k2 (Han runs, then llama3-like words with
+    Han letters left out, 1-3 digit numbers, punctuation runs, whitespace)."""
+    out: list[int] = []
+    start = 0
+    WS, LET, NUM = U.WHITESPACE, U.LETTER, U.NUMBER
+    tolower = U.tolower
+    for seg in offsets:
+        c = cpts[start : start + seg] + [_OOR] * 3
+        f = fl[start : start + seg] + [0] * 3
+        start += seg
+        end = seg
+        prev = 0
+
+        def add(e: int) -> None:
+            nonlocal prev
+            if e > prev:
+                out.append(e - prev)
+            prev = e
+
+        def letter(p: int, c: list[int] = c, f: list[int] = f) -> bool:  # a letter, not Han
+            return bool(f[p] & LET) and not _is_han(c[p])
+
+        pos = 0
+        while pos < end:
+            cpt = c[pos]
+            flags = f[pos]
+            if _is_han(cpt):
+                while _is_han(c[pos]):
+                    pos += 1
+                add(pos)
+                continue
+            lead_ok = not (cpt in (0x0D, 0x0A) or flags & (LET | NUM))
+            if letter(pos) or (lead_ok and letter(pos + 1)):
+                has_lead = False
+                if lead_ok:
+                    has_lead = True
+                    pos += 1
+                has_letters = False
+                while letter(pos):
+                    has_letters = True
+                    pos += 1
+                if has_letters or (not has_lead and letter(pos)):
+                    if not has_letters:
+                        pos += 1
+                    while letter(pos):
+                        pos += 1
+                    if c[pos] == 0x27 and pos + 1 < end:  # optional 's 't 're 've 'm 'll 'd
+                        n1 = tolower(c[pos + 1])
+                        if n1 in (0x73, 0x74, 0x6D, 0x64):
+                            pos += 2
+                        elif pos + 2 < end and (n1, tolower(c[pos + 2])) in _RE_VE_LL:
+                            pos += 3
+                    add(pos)
+                    continue
+                if has_lead:
+                    pos -= 1
+            if flags & NUM:
+                ini = pos
+                while f[pos] & NUM:
+                    pos += 1
+                    if pos - ini >= 3:
+                        add(pos)
+                        ini = pos
+                add(pos)
+                continue
+            f2 = f[pos + 1] if cpt == 0x20 else flags
+            if not (f2 & (WS | LET | NUM)) and f2:
+                pos += cpt == 0x20
+                while not (f2 & (WS | LET | NUM)) and f2:
+                    pos += 1
+                    f2 = f[pos]
+                while c[pos] in (0x0D, 0x0A):
+                    pos += 1
+                add(pos)
+                continue
+            nws = 0
+            last_rn = 0
+            while f[pos + nws] & WS:
+                if c[pos + nws] in (0x0D, 0x0A):
+                    last_rn = pos + nws + 1
+                nws += 1
+            if last_rn > 0:
+                pos = last_rn
+                add(pos)
+                continue
+            if nws > 1 and c[pos + nws] != _OOR:
+                pos += nws - 1
+                add(pos)
+                continue
+            if nws > 0:
+                pos += nws
+                add(pos)
+                continue
+            pos += 1
+            add(pos)
+    return out
+
+
 _CUSTOM = {
     GPT2: _split_gpt2,
     LLAMA3: functools.partial(_split_llama3_family, max_digits=3, marks=False),
@@ -513,6 +627,7 @@ _CUSTOM = {
     QWEN2: functools.partial(_split_llama3_family, max_digits=1, marks=False),
     QWEN35: functools.partial(_split_llama3_family, max_digits=1, marks=True),
     NEWLINES: _split_newlines,
+    KIMI_K2: _split_kimi_k2,
     AFMOE_DIGITS: _split_digit_groups,
     TINY_AYA_DIGITS: _split_digit_groups,
 }
@@ -660,8 +775,6 @@ class Splitter:
     byte_encode: bool = True
 
     def __post_init__(self) -> None:
-        if KIMI_K2 in self.regexes:
-            raise NotImplementedError("the kimi-k2 pre-tokenizer is not ported yet")
         for rx in self.regexes:
             if rx not in _CUSTOM:
                 _compiled(rx)  # fail at load, not at first use

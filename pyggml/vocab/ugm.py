@@ -1,8 +1,27 @@
 """Unigram: precompiled-charsmap normalizer + Viterbi (llama.cpp: src/llama-vocab.cpp
-llm_tokenizer_ugm / llm_tokenizer_ugm_session)."""
+llm_tokenizer_ugm / llm_tokenizer_ugm_session).
+
+Two paths give the same ids:
+
+- the literal one walks the XCDA byte by byte and runs one Viterbi over the whole normalized
+  text, as the reference does;
+- the fast one (taken whenever it is provably equal) reads the charsmap as a dict built once
+  from the XCDA, maps only the characters that start a charsmap key, and runs the Viterbi per
+  segment between escaped spaces, caching each segment's ids.
+
+Why segmenting is exact: when no matchable token holds the space marker past its first byte,
+every path through the lattice has a token boundary at each marker, so the best path is the
+concatenation of each segment's best path.  The reference compares double sums that start at
+the segment's prefix score ``B``; ``B + a > B + b`` equals ``a > b`` as long as no sum rounds,
+which holds when every score is a multiple of ``2**q`` and every partial sum stays below
+``2**(q + 53)`` (checked per call).  Ties then go the same way too (first found wins, in the
+same order).  Unknown tokens that meet across a segment boundary are merged like the
+reference's backtrack merges them.
+"""
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import TYPE_CHECKING
 
@@ -10,6 +29,7 @@ import numpy as np
 
 from ..errors import TokenizerError
 from . import unicode as U
+from .wordcache import CACHE_LIMIT
 
 if TYPE_CHECKING:
     from .vocab import Vocab
@@ -17,18 +37,158 @@ if TYPE_CHECKING:
 _HEAD = 3
 ESCAPED_SPACE = "\u2581".encode()
 _FFFD = "\ufffd".encode()
+_MAX_XCDA_DEPTH = 256  # a sane charsmap key is a few characters; deeper means a cycle
+
+
+class _FastNormalizer:
+    """The charsmap as ``{key: replacement}`` over str, plus a regex of key first characters."""
+
+    def __init__(self, keys: dict[str, str], user: set[str]) -> None:
+        self.keys = keys
+        self.user = user  # every prefix of every (ASCII) user-defined token
+        lengths: dict[str, set[int]] = {}
+        for k in keys:
+            lengths.setdefault(k[0], set()).add(len(k))
+        self.lengths = {c: sorted(v, reverse=True) for c, v in lengths.items()}
+        # where a key can start: a character that is a key by itself (or starts a user token),
+        # or one that only starts longer keys, followed by a possible second character.  The
+        # regex is built per call from the characters the text holds (small classes scan fast).
+        self.alone = frozenset({k for k in keys if len(k) == 1} | {u[0] for u in user})
+        self.lead = frozenset({k[0] for k in keys if len(k) > 1}) - self.alone
+        self.second = frozenset({k[1] for k in keys if len(k) > 1 and k[0] in self.lead})
+        self._triggers: dict[tuple[frozenset[str], ...], re.Pattern[str]] = {}
+
+    def _trigger(self, s: str) -> re.Pattern[str] | None:
+        chars = set(s)
+        alone = self.alone.intersection(chars)
+        second = self.second.intersection(chars)
+        lead = self.lead.intersection(chars) if second else frozenset()
+        if not alone and not lead:
+            return None
+        key = (frozenset(alone), frozenset(lead), frozenset(second))
+        pat = self._triggers.get(key)
+        if pat is None:
+            alts = []
+            if alone:
+                alts.append(_char_class(alone))
+            if lead:
+                alts.append(_char_class(lead) + "(?=" + _char_class(second) + ")")
+            pat = re.compile("|".join(alts))
+            if len(self._triggers) > 256:
+                self._triggers.clear()
+            self._triggers[key] = pat
+        return pat
+
+    def __call__(self, s: str) -> str:
+        trig = self._trigger(s)
+        if trig is None:
+            return s
+        keys = self.keys
+        lengths = self.lengths
+        user = self.user
+        parts: list[str] = []
+        pos = 0
+        search = trig.search
+        while True:
+            m = search(s, pos)
+            if m is None:
+                break
+            p = m.start()
+            if p > pos:
+                parts.append(s[pos:p])
+            # llama.cpp: normalize_prefix: the deepest walk into the user-defined trie wins first
+            if user:
+                k = 0
+                while p + k < len(s) and s[p : p + k + 1] in user:
+                    k += 1
+                if k:
+                    parts.append(s[p : p + k])
+                    pos = p + k
+                    continue
+            for n in lengths.get(s[p], ()):
+                rep = keys.get(s[p : p + n])
+                if rep is not None:
+                    parts.append(rep)
+                    pos = p + n
+                    break
+            else:
+                parts.append(s[p])
+                pos = p + 1
+        parts.append(s[pos:])
+        return "".join(parts)
+
+
+def _char_class(chars: set[str]) -> str:
+    """A regex class of ``chars`` as ranges (sre scans a long list of single items slowly)."""
+    cps = sorted(map(ord, chars))
+    items: list[str] = []
+    i = 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        lo, hi = re.escape(chr(cps[i])), re.escape(chr(cps[j]))
+        items.append(lo if i == j else f"{lo}-{hi}")
+        i = j + 1
+    return "[" + "".join(items) + "]"
+
+
+def _xcda_keys(xcda: np.ndarray, replacements: bytes) -> dict[bytes, bytes] | None:
+    """Every (key, replacement) the XCDA walk can find; None if some walk over it could hit
+    one of the reference's bounds errors (then only the literal path reproduces them)."""
+    size = len(xcda)
+    if size == 0:
+        return {}
+    x = xcda.astype(np.int64)
+
+    def base(v: np.ndarray) -> np.ndarray:
+        return ((v >> 10) << ((v & 0x200) >> 6)) & 0xFFFFFFFF
+
+    cs = np.arange(1, 256, dtype=np.int64)  # the walk stops at byte 0
+    nodes = base(x[:1])
+    prefixes: list[bytes] = [b""]
+    out: dict[bytes, bytes] = {}
+    for _ in range(_MAX_XCDA_DEPTH):
+        cand = nodes[:, None] ^ cs[None, :]
+        if (cand >= size).any():
+            return None
+        v = x[cand]
+        hit = (v & 0x800000FF) == cs[None, :]
+        ri, ci = np.nonzero(hit)
+        if len(ri) == 0:
+            return out
+        hv = v[ri, ci]
+        nxt = cand[ri, ci] ^ base(hv)
+        leaf = ((hv >> 8) & 1).astype(bool)
+        if (nxt[leaf] >= size).any():
+            return None
+        offs = x[nxt[leaf]] & 0x7FFFFFFF
+        new_prefixes = [prefixes[r] + bytes([c + 1]) for r, c in zip(ri.tolist(), ci.tolist(), strict=True)]
+        leaf_keys = [new_prefixes[i] for i in np.flatnonzero(leaf).tolist()]
+        for key, off in zip(leaf_keys, offs.tolist(), strict=True):
+            if off >= len(replacements):
+                return None
+            end = replacements.find(b"\0", off)
+            if end == -1:
+                return None
+            out[key] = replacements[off:end]
+        nodes = nxt
+        prefixes = new_prefixes
+    return None
 
 
 class UGMModel:
-    """Per-vocabulary tables (built once at load)."""
+    """Per-vocabulary tables (built once at load; the fast-path tables on first use)."""
 
     def __init__(self, vocab: Vocab) -> None:
         cm = vocab.precompiled_charsmap
         self.xcda: list[int] = []
+        self._xcda_np = np.zeros(0, dtype="<u4")
         self.replacements = b""
         if cm:
             (blob,) = struct.unpack_from("<I", cm, 0)
-            self.xcda = np.frombuffer(cm[4 : 4 + blob], dtype="<u4").tolist()
+            self._xcda_np = np.frombuffer(cm[4 : 4 + blob], dtype="<u4")
+            self.xcda = self._xcda_np.tolist()
             self.replacements = cm[4 + blob :]
         # naive_trie of NORMAL | USER_DEFINED | UNUSED tokens: later ids overwrite earlier ones.
         # The trie becomes a dict plus prefix sets (to stop a walk where the trie has no node).
@@ -44,6 +204,7 @@ class UGMModel:
                 self.by_head.setdefault(t[:_HEAD], []).append(t)
         self._head_prefixes: dict[bytes, set[bytes]] = {}
         user = np.flatnonzero(attrs & vocab.ATTR_USER_DEFINED).tolist()
+        self.user_tokens = [texts[i] for i in user]
         self.user_prefixes: set[bytes] = {texts[i][:k] for i in user for k in range(1, len(texts[i]) + 1)}
         normal = attrs & vocab.ATTR_NORMAL != 0
         scores = np.asarray(vocab.scores, dtype=np.float32)
@@ -51,6 +212,18 @@ class UGMModel:
         # float arithmetic, as the reference computes it
         self.unknown_score = float(np.float32(min_score) - np.float32(10.0))
         self.max_len = max((len(t) for t in self.tokens), default=0)
+        # token id -> the score the Viterbi adds (user-defined tokens count 0)
+        ts = np.asarray(vocab.scores, dtype=np.float64)
+        ts[attrs & vocab.ATTR_USER_DEFINED != 0] = 0.0
+        self.token_score: list[float] = ts.tolist()
+        # exactness of double sums: every summand is a multiple of 2**q, |summand| <= max_abs
+        used = np.append(ts[np.fromiter(self.tokens.values(), dtype=np.int64, count=len(self.tokens))],
+                         self.unknown_score).astype(np.float32)
+        self.max_abs = float(np.abs(used).max()) if len(used) else 0.0
+        self.q = _dyadic_exponent(used)
+        self._fast: _FastNormalizer | None | bool = False  # False = not built yet
+        self._seg_ok: dict[bytes, bool] = {}
+        self.cache_unk = -1  # the unknown id the cached segment ids were made with
 
     def head_prefixes(self, head: bytes) -> set[bytes]:
         """Every prefix longer than _HEAD of the tokens starting with ``head``."""
@@ -59,6 +232,32 @@ class UGMModel:
             hp = {t[:k] for t in self.by_head.get(head, ()) for k in range(_HEAD + 1, len(t) + 1)}
             self._head_prefixes[head] = hp
         return hp
+
+    def fast_normalizer(self) -> _FastNormalizer | None:
+        """The dict form of the charsmap, or None where only the byte walk is exact (a key or a
+        replacement that is not UTF-8, a walk that would throw, non-ASCII user tokens whose
+        prefixes can end inside a character)."""
+        if self._fast is False:
+            self._fast = None
+            if all(t.isascii() for t in self.user_tokens):
+                keys = _xcda_keys(self._xcda_np, self.replacements)
+                if keys is not None:
+                    try:
+                        smap = {k.decode(): v.decode() for k, v in keys.items()}
+                    except UnicodeDecodeError:
+                        smap = None
+                    if smap is not None:
+                        user = {p.decode() for p in self.user_prefixes}
+                        self._fast = _FastNormalizer(smap, user)
+        return self._fast  # type: ignore[return-value]
+
+    def segmentable(self, sep: bytes) -> bool:
+        """No matchable token holds ``sep`` past its first byte (so every path cuts there)."""
+        ok = self._seg_ok.get(sep)
+        if ok is None:
+            ok = not any(sep in t[1:] for t in self.tokens)
+            self._seg_ok[sep] = ok
+        return ok
 
     def _node(self, i: int) -> int:
         if i >= len(self.xcda):
@@ -115,52 +314,73 @@ class UGMModel:
         return data[off : r[1]], r[1] - off
 
 
-def normalize(vocab: Vocab, model: UGMModel, text: bytes) -> bytes:
-    space = ESCAPED_SPACE if vocab.escape_whitespaces else b" "
-    prepend = vocab.add_space_prefix  # treat_whitespace_as_suffix is never set by the reference
-    merge = vocab.remove_extra_whitespaces
-    out = bytearray()
-    prepended = False
-    non_ws = False
+def _dyadic_exponent(values: np.ndarray) -> int:
+    """The largest q such that every float32 in ``values`` is a multiple of 2**q."""
+    u = values.astype(np.float32).view(np.uint32).astype(np.int64)
+    ex = (u >> 23) & 0xFF
+    mant = (u & 0x7FFFFF) | np.where(ex > 0, 0x800000, 0)
+    nz = mant != 0
+    if not nz.any():
+        return 0
+    low = np.log2((mant & -mant)[nz]).astype(np.int64)
+    return int((np.maximum(ex[nz], 1) - 150 + low).min())
+
+
+def _map_chars(model: UGMModel, text: bytes) -> bytes:
+    """The concatenated normalize_prefix outputs over ``text``."""
+    fast = model.fast_normalizer()
+    if fast is not None:
+        try:
+            s = text.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # invalid input: only the byte walk reproduces the reference's U+FFFD rules
+        else:
+            return fast(s).encode("utf-8", "surrogatepass")
+    parts: list[bytes] = []
     off = 0
     n = len(text)
     while off < n:
         chunk, used = model.normalize_prefix(text, off)
-        for c in chunk:
-            if c != 0x20:
-                if not non_ws:
-                    non_ws = True
-                    if (prepend and not prepended) or merge:
-                        out += space
-                        prepended = True
-                out.append(c)
-            else:
-                non_ws = False
-                if not merge:
-                    out += space
+        parts.append(chunk)
         off += used
-    return bytes(out)
+    return b"".join(parts)
 
 
-def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
-    model: UGMModel = vocab._ugm
-    norm = normalize(vocab, model, text)
+def normalize(vocab: Vocab, model: UGMModel, text: bytes) -> bytes:
+    """llama.cpp: llm_tokenizer_ugm_session::normalize (treat_whitespace_as_suffix is never
+    set by the reference, so nothing is appended)."""
+    space = ESCAPED_SPACE if vocab.escape_whitespaces else b" "
+    raw = _map_chars(model, text)
+    if vocab.remove_extra_whitespaces:
+        # every run of non-space bytes gets one space in front; spaces themselves vanish
+        words = [w for w in raw.split(b" ") if w]
+        return space + space.join(words) if words else b""
+    if not vocab.add_space_prefix:
+        return raw.replace(b" ", space)
+    stripped = raw.lstrip(b" ")
+    if not stripped:
+        return raw.replace(b" ", space)
+    lead = len(raw) - len(stripped)
+    return space * lead + space + stripped.replace(b" ", space)
+
+
+def _viterbi(model: UGMModel, norm: bytes, unk: int) -> list[int]:
+    """One Viterbi pass over ``norm`` (non-empty), backtracked, unknown runs merged."""
     n = len(norm)
-    if n == 0:
-        return
-    unk = vocab.special["unk"]
     ids = [unk] * (n + 1)
     froms = [0] * (n + 1)
     best = [-float("inf")] * (n + 1)  # -DBL_MAX in the reference: below every real sum
     best[0] = 0.0
-    tokens = model.tokens
+    tokens_get = model.tokens.get
     prefixes = model.prefixes
-    user = vocab.ATTR_USER_DEFINED
-    attrs = vocab.attrs
-    scores = vocab.scores
+    token_score = model.token_score
+    unknown_score = model.unknown_score
+    len_utf8 = U.len_utf8
     off = 0
     while off < n:
-        nu = min(U.len_utf8(norm[off]), n - off)
+        nu = len_utf8(norm[off])
+        if nu > n - off:
+            nu = n - off
         cur = best[off]
         single = False
         k = 1
@@ -175,11 +395,11 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
                     hp = model.head_prefixes(norm[off : off + _HEAD])
                 if piece not in hp:
                     break
-            tok = tokens.get(piece)
+            tok = tokens_get(piece)
             if tok is not None:
                 if k == nu:
                     single = True
-                sc = cur + (0.0 if attrs[tok] & user else scores[tok])
+                sc = cur + token_score[tok]
                 end = off + k
                 if sc > best[end]:
                     best[end] = sc
@@ -187,7 +407,7 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
                     froms[end] = off
             k += 1
         if not single:
-            sc = cur + model.unknown_score
+            sc = cur + unknown_score
             end = off + nu
             if sc > best[end]:
                 best[end] = sc
@@ -207,4 +427,52 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
         prev_unk = is_unk
         pos = froms[pos]
     res.reverse()
-    out.extend(res)
+    return res
+
+
+def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
+    """llama.cpp: llm_tokenizer_ugm_session::tokenize."""
+    model: UGMModel = vocab._ugm
+    norm = normalize(vocab, model, text)
+    n = len(norm)
+    if n == 0:
+        return
+    unk = vocab.special["unk"]
+    sep = ESCAPED_SPACE if vocab.escape_whitespaces else b" "
+    if not (
+        sep in norm
+        and model.segmentable(sep)
+        and n * model.max_abs < 2.0 ** (model.q + 53)  # n bytes bound the number of tokens
+        and _valid_utf8(norm)  # segment starts then lie on the reference's codepoint grid
+    ):
+        out.extend(_viterbi(model, norm, unk))
+        return
+    cache = vocab._word_cache
+    if model.cache_unk != unk:  # load tokenizes "\n" before the unknown id is final
+        cache.clear()
+        model.cache_unk = unk
+    parts = norm.split(sep)
+    segs = [sep + p for p in parts[1:]]
+    if parts[0]:
+        segs.insert(0, parts[0])
+    prev_unk = False
+    for seg in segs:
+        ids = cache.get(seg)
+        if ids is None:
+            ids = _viterbi(model, seg, unk)
+            if len(cache) > CACHE_LIMIT:
+                cache.clear()
+            cache[seg] = ids
+        if prev_unk and ids[0] == unk:
+            out.extend(ids[1:])  # the reference's backtrack merges consecutive unknowns
+        else:
+            out.extend(ids)
+        prev_unk = ids[-1] == unk
+
+
+def _valid_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -8,13 +8,16 @@ reference compares them byte-wise).
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import TokenizerError
-from . import bpe, hash_order, rwkv, spm, ugm, wpm
+from . import bpe, hash_order, plamo2, rwkv, spm, ugm, wpm
 from . import unicode as U
 from .gguf_meta import (
     ARRAY,
@@ -315,7 +318,11 @@ class Vocab:
         elif model == "rwkv":
             self.type = TYPE_RWKV
             nulls("bos", "eos", "unk", "sep", "pad")
-        elif model in ("plamo2", "test"):
+        elif model == "plamo2":
+            self.type = TYPE_PLAMO2
+            sp.update(bos=1, eos=2, unk=0, pad=3)  # <|plamo:bos|>, <|plamo:eos|>, <|plamo:unk|>, pad
+            nulls("sep", "mask")
+        elif model == "test":
             raise TokenizerError(f"tokenizer model '{model}' is not ported yet")
         else:
             raise TokenizerError(f"unknown tokenizer: '{model}'")
@@ -372,20 +379,25 @@ class Vocab:
             if len(tt.value) < n_tokens:
                 raise TokenizerError(f"Index out of array bounds for toktypes ({len(tt.value)} < {n_tokens})")
             toktypes = tt.value[:n_tokens].tolist()
-        texts = [w if w else f"[EMPTY_{i}]".encode() for i, w in enumerate(words)]
+        texts = list(words)
+        if not all(texts):  # the reference names empty tokens (impl::load)
+            texts = [w if w else f"[EMPTY_{i}]".encode() for i, w in enumerate(texts)]
         self.texts = texts
-        self.token_to_id = {t: i for i, t in enumerate(texts)}
+        self.token_to_id = dict(zip(texts, range(n_tokens), strict=True))
         if len(self.token_to_id) != n_tokens:
             raise TokenizerError(
                 "duplicate token texts: the reference aborts "
                 "(GGML_ASSERT id_to_token.size() == token_to_id.size())"
             )
-        self.max_token_len = max((len(t) for t in texts), default=0)
+        self.max_token_len = max(map(len, texts), default=0)
         self.scores = scores if scores is not None else [0.0] * n_tokens
         if toktypes is None:
             self.attrs = [ATTR_NORMAL] * n_tokens
         else:
-            self.attrs = [_TOKTYPE_ATTR.get(t, ATTR_UNDEFINED) for t in toktypes]
+            tt_arr = np.asarray(toktypes, dtype=np.int64)
+            known = (tt_arr >= 0) & (tt_arr < len(_TOKTYPE_ATTR))
+            table = np.array([_TOKTYPE_ATTR[k] for k in range(len(_TOKTYPE_ATTR))], dtype=np.int64)
+            self.attrs = np.where(known, table[np.where(known, tt_arr, 0)], ATTR_UNDEFINED).tolist()
 
         self.special_tokens_cache: list[int] = []  # empty while the newline token is looked up
         self._specials: dict[bool, list[tuple[int, bytes, int]]] = {True: [], False: []}
@@ -457,6 +469,8 @@ class Vocab:
             self._ugm = ugm.UGMModel(self)
         elif self.type == TYPE_RWKV:
             self._rwkv = rwkv.RWKVModel(self)
+        elif self.type == TYPE_PLAMO2:
+            self._plamo2 = plamo2.PLaMo2Model(self)
 
     def _detect_specials(self) -> None:
         """EOT/EOM/FIM auto-detection, unused marking and the EOG set (llama.cpp: impl::load).
@@ -502,9 +516,10 @@ class Vocab:
         for slot, texts in _FIM_TEXTS.items():
             detect(slot, texts)
 
-        for i, a in enumerate(attrs):
-            if a & ATTR_CONTROL and not a & ATTR_UNUSED and b"unused" in self.texts[i]:
-                attrs[i] = a | ATTR_UNUSED
+        arr = np.asarray(attrs, dtype=np.int64)
+        for i in np.flatnonzero((arr & ATTR_CONTROL != 0) & (arr & ATTR_UNUSED == 0)).tolist():
+            if b"unused" in self.texts[i]:
+                attrs[i] |= ATTR_UNUSED
 
         eog: set[int] = set()
         for slot in ("fim_pad", "fim_rep", "fim_sep"):
@@ -543,12 +558,12 @@ class Vocab:
     def _build_caches(self) -> None:
         attrs = self.attrs
         mask = ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN
-        ids = [i for i, a in enumerate(attrs) if a & mask]
+        ids = np.flatnonzero(np.asarray(attrs, dtype=np.int64) & mask).tolist()
         # std::sort by length, descending: not stable, so the order among equal lengths is
         # whatever libstdc++'s introsort leaves; replayed exactly.
         from .._stlsort import std_sort
 
-        lengths = [float(len(t)) for t in self.texts]
+        lengths = list(map(float, map(len, self.texts)))
         ids = std_sort(lengths, ids)
         self.special_tokens_cache = ids
         # the reference fills its piece cache at load; we fill ours on first use (same values:
@@ -619,6 +634,8 @@ class Vocab:
             t = t2id.get(bytes([ch]))
         elif self.type in (TYPE_WPM, TYPE_BPE):
             t = t2id.get(U.byte_to_unicode()[ch].encode())
+        elif self.type == TYPE_PLAMO2:
+            t = t2id.get(f"<0x{ch:02X}>".encode())
         else:
             t = None
         if t is None:
@@ -756,6 +773,12 @@ class Vocab:
                     rwkv.tokenize(self, data[f[0] : f[0] + f[1]], out)
                 else:
                     out.append(f)
+        elif t == TYPE_PLAMO2:  # no BOS/EOS for this type, whatever add_bos says
+            for f in frags:
+                if isinstance(f, tuple):
+                    plamo2.tokenize(self, data[f[0] : f[0] + f[1]], out)
+                else:
+                    out.append(f)
         elif t == TYPE_UGM:
             if add_special and self.add_bos:
                 self._append_special(out, "bos")
@@ -783,6 +806,14 @@ class Vocab:
         t = self.type
         if t == TYPE_RWKV:
             return rwkv.unescape(text)  # no attribute rules for RWKV pieces
+        if t == TYPE_PLAMO2:
+            # llama.cpp: impl::token_to_piece, PLAMO2 case: a parsable <0xXX> byte token is its
+            # byte, anything else (control tokens included) its text
+            if a & ATTR_BYTE:
+                b = plamo2.byte_value(text)
+                if b is not None:
+                    return bytes([b])
+            return text
         if a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED):
             return text
         if t in (TYPE_WPM, TYPE_SPM, TYPE_UGM) or (t == TYPE_BPE and self.escape_whitespaces):
@@ -843,7 +874,10 @@ class Vocab:
         table = self._piece_table(unparse_special)
         try:
             head = self.token_to_piece(toks[0], int(remove_space), unparse_special)
-            text = head + b"".join(map(table.__getitem__, toks[1:] if len(toks) > 1 else ()))
+            if len(toks) > 2:  # itemgetter: one C call for the whole lookup
+                text = head + b"".join(operator.itemgetter(*toks[1:])(table))
+            else:
+                text = head + b"".join(map(table.__getitem__, toks[1:]))
         except IndexError:
             self._check(max(toks))
             raise

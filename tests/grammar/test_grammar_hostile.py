@@ -12,6 +12,7 @@ import pytest
 
 from pyggml.errors import GrammarError
 from pyggml.grammar import Grammar
+from pyggml.grammar.tokens import apply_all
 from pyggml.parity.grammar import ours_session
 from pyggml.reference import grammar as ref
 
@@ -102,3 +103,55 @@ def test_exponential_ambiguity_is_bounded():
     except GrammarError as e:
         assert e.reason == "stack-limit"
     assert time.perf_counter() - t0 < 10.0
+
+
+def _spm():
+    from pyggml.parity import corpus
+    from pyggml.parity.grammar import TableVocab
+    from pyggml.reference import model as ref_model
+
+    [path] = [p for p in corpus.vocab_ggufs() if p.name == "ggml-vocab-llama-spm.gguf"]
+    handle, _, log = ref_model.load(str(path), vocab_only=True)
+    assert handle != ref.ffi.NULL, log[-300:]
+    return handle, TableVocab(*ref.vocab_pieces(handle))
+
+
+def test_stacks_die_on_first_token_with_a_vocab():
+    from pyggml.grammar import GrammarSampler
+    from pyggml.parity.grammar import _accept_state, _ours_state
+    from pyggml.reference import model as ref_model
+
+    handle, vocab = _spm()
+    try:
+        text = 'root ::= "a"'
+        tok = vocab.pieces.index(b"b")
+        ours = Grammar.from_text(text, vocab=vocab)
+        theirs = ref.Grammar(text, model=handle)
+        st_o = _accept_state(ours, tok, _ours_state)
+        st_r = theirs.accept(2, tok, b"")
+        theirs.close()
+        assert st_o == st_r and "Unexpected empty grammar stack" in st_o["error"]
+        # the reference asserts (GGML_ASSERT(!stacks.empty())) on the next apply: a clear error
+        sampler = GrammarSampler(vocab, text, n_vocab=len(vocab.pieces))
+        t0 = time.perf_counter()
+        with pytest.raises(GrammarError):
+            sampler.accept(tok)
+        with pytest.raises(GrammarError) as ei:
+            apply_all(sampler.grammar, sampler.index)
+        assert ei.value.reason == "internal"
+        assert time.perf_counter() - t0 < 1.0
+    finally:
+        ref_model.free(handle)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_empty_grammar_sampler_is_an_error(text):
+    # llama_sampler_init_grammar treats an empty string as "no grammar" (it constrains
+    # nothing) and returns NULL for a text without rules; pyggml raises for both rather than
+    # sample unconstrained without saying so
+    from pyggml.grammar import GrammarSampler
+    from pyggml.parity.grammar import TableVocab
+
+    with pytest.raises(GrammarError) as ei:
+        GrammarSampler(TableVocab([b"a"], [False]), text)
+    assert ei.value.reason == "no-rules"

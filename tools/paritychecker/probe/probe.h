@@ -70,12 +70,39 @@ void   ps_swa_is_masked(uint32_t n_swa, int swa_type, const int32_t * p0s, int n
 // memory statuses (src/llama-memory.cpp)
 int    ps_memory_status_combine(int s0, int s1);
 int    ps_memory_status_is_fail(int s);
-// kv cache without a model (probe_kv.cpp): a program of decodes and sequence ops
+// memory without a model (probe_kv.cpp): a program of decodes, sequence ops and updates on a
+// stub-model llama_kv_cache / llama_kv_cache_iswa / llama_memory_recurrent ("kind"), context
+// sizing on a tiny real model ("layout"), or several programs at once ("batch")
 int    ps_kv_run(const char * spec_json, char ** out_json);
 // kv bench: a unified cache holding n_fill tokens; a step decodes n_tokens (+ mask) and removes them
 void * ps_kv_bench_new(uint32_t kv_size, uint32_t n_fill);
 int    ps_kv_bench_step(void * handle, uint32_t n_tokens, int mask);
 void   ps_kv_bench_free(void * handle);
+
+// json schema (common/json-schema-to-grammar.cpp, probe_json_schema.cpp): common_json::parse of
+// the schema text, then json_schema_to_grammar. Returns 1 on success, 0 when the reference threw;
+// *json receives {"ok", "stage": "parse"|"convert", "grammar", "kind", "error", "stderr"}
+// (strings hex-encoded).
+int    ps_json_schema_to_grammar(const char * schema_text, int force_gbnf, char ** json);
+// build_grammar(cb, {dotall}) where cb calls add_schema(name, *common_chat_schema_from_json(schema).root)
+int    ps_json_schema_build_grammar(const char * schema_text, const char * name, int dotall, char ** json);
+
+// allocator (probe_alloc.cpp, probe_alloc_static.c): gallocr scenarios over recording buffer
+// types (the IR of pyggml/reference/alloc.py); decode graphs of real models as IR; bench.
+int     ps_alloc_run(const char * scenario_json, char ** out_json);
+int     ps_alloc_decode_graph(const char * model_path, const char * params_json, char ** out_json);
+void *  ps_alloc_bench_new(const char * scenario_json);
+int64_t ps_alloc_bench_run(void * handle, int mode, int iters);
+void    ps_alloc_bench_free(void * handle);
+// the reference's static ggml_gallocr_needs_realloc (a ggml_gallocr_t, a struct ggml_cgraph *)
+int     ps_gallocr_needs_realloc(void * galloc, void * graph);
+
+// KV cache hot-path bench (probe_kvperf.cpp): find_slot + apply_ubatch + get_n_kv (then seq_rm)
+// and the KQ mask of one kept ubatch, apart from the batch allocator.
+void * ps_kvperf_new(uint32_t kv_size, uint32_t n_fill, uint32_t n_tokens, int applied);
+int    ps_kvperf_slot(void * handle);
+int    ps_kvperf_mask(void * handle, int f16);
+void   ps_kvperf_free(void * handle);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -67,29 +69,50 @@ json rules_json(const llama_grammar_rules & rules) {
     return out;
 }
 
-json stacks_json(const llama_grammar & g) {
-    json out = json::array();
+// The stacks in one compact canonical form (Python builds the same bytes for pyggml's side):
+// int32 little-endian words, per stack its length then (rule id, element offset) per element,
+// bottom first; an element outside every rule is (-1, -1).  Hex, so large stack sets cost one
+// JSON string rather than nested arrays.
+std::string stacks_raw(const llama_grammar & g) {
+    // rules sorted by the address of their elements: one binary search per element
+    std::vector<std::pair<const llama_grammar_element *, int32_t>> starts;
+    starts.reserve(g.rules.size());
+    for (size_t r = 0; r < g.rules.size(); r++) {
+        starts.emplace_back(g.rules[r].data(), (int32_t) r);
+    }
+    std::sort(starts.begin(), starts.end());
+    std::vector<int32_t> words;
     for (const auto & stack : g.stacks) {
-        json s = json::array();
+        words.push_back((int32_t) stack.size());
         for (const llama_grammar_element * p : stack) {
-            json pair = json::array({-1, -1});
-            for (size_t r = 0; r < g.rules.size(); r++) {
-                const auto * b = g.rules[r].data();
-                if (p >= b && p < b + g.rules[r].size()) {
-                    pair = json::array({(int64_t) r, (int64_t) (p - b)});
-                    break;
+            int32_t rule = -1;
+            int32_t off  = -1;
+            auto it = std::upper_bound(starts.begin(), starts.end(), std::make_pair(p, INT32_MAX));
+            if (it != starts.begin()) {
+                --it;
+                const auto & rv = g.rules[(size_t) it->second];
+                if (p >= rv.data() && p < rv.data() + rv.size()) {
+                    rule = it->second;
+                    off  = (int32_t) (p - rv.data());
                 }
             }
-            s.push_back(std::move(pair));
+            words.push_back(rule);
+            words.push_back(off);
         }
-        out.push_back(std::move(s));
     }
-    return out;
+    std::string bytes(words.size() * 4, '\0');
+    for (size_t i = 0; i < words.size(); i++) {
+        const uint32_t w = (uint32_t) words[i];
+        for (int b = 0; b < 4; b++) {
+            bytes[i * 4 + b] = (char) ((w >> (8 * b)) & 0xFF);
+        }
+    }
+    return probe::hex(bytes.data(), bytes.size());
 }
 
 json state_json(const llama_grammar & g) {
     return {
-        {"stacks", stacks_json(g)},
+        {"stacks_raw", stacks_raw(g)},
         {"partial", json::array({g.partial_utf8.value, g.partial_utf8.n_remain})},
         {"awaiting_trigger", g.awaiting_trigger},
         {"trigger_buffer", probe::str(g.trigger_buffer)},

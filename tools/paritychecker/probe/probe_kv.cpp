@@ -17,6 +17,11 @@
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "llama-memory.h"
+#include "llama-kv-cache-iswa.h"
+#include "llama-memory-recurrent.h"
+#include "llama-context.h"
+#include "llama.h"
+#include "gguf.h"
 
 #include <map>
 #include <stdexcept>
@@ -188,10 +193,43 @@ struct stub_model : public llama_model {
     std::unique_ptr<llm_graph_context> build_arch_graph(const llm_graph_params &) const override { return nullptr; }
 };
 
+// the cells of a cache stream, listing the used ones only ([i, pos, shift, x, y, tok, [seqs]]):
+// the same information as cells_state in a size that does not grow with empty cells
+json cells_state_compact(const llama_kv_cells & c) {
+    json cells = json::array();
+    for (uint32_t i = 0; i < c.size(); i++) {
+        if (c.is_empty(i)) {
+            continue;
+        }
+        json s = json::array();
+        for (int k = 0; k < LLAMA_MAX_SEQ; k++) {
+            if (c.seq_has(i, k)) {
+                s.push_back(k);
+            }
+        }
+        const auto & e = c.ext_get(i);
+        cells.push_back({i, c.pos_get(i), c.get_shift(i), e.x, e.y, e.tok, std::move(s)});
+    }
+    json seq_pos = json::array();
+    for (int s = 0; s < LLAMA_MAX_SEQ; s++) {
+        const auto & sp = c.seq_pos_get(s);
+        if (sp.empty()) {
+            continue;
+        }
+        json pairs = json::array();
+        for (const auto & pc : sp) {
+            pairs.push_back({pc.first, pc.second});
+        }
+        seq_pos.push_back({s, c.seq_pos_min(s), c.seq_pos_max(s), std::move(pairs)});
+    }
+    return {{"size", c.size()}, {"used", c.get_used()}, {"used_min", c.used_min()}, {"used_max_p1", c.used_max_p1()},
+            {"has_shift", c.get_has_shift()}, {"cells", std::move(cells)}, {"seq_pos", std::move(seq_pos)}};
+}
+
 json kv_state(const llama_kv_cache & kv, uint32_t n_seq_max) {
     json streams = json::array();
     for (uint32_t s = 0; s < kv.get_n_stream(); s++) {
-        streams.push_back(cells_state(kv.get_cells((llama_seq_id) s)));
+        streams.push_back(cells_state_compact(kv.get_cells((llama_seq_id) s)));
     }
     json seq_pos = json::array();
     for (uint32_t s = 0; s < n_seq_max; s++) {
@@ -272,15 +310,208 @@ json kv_decode(llama_kv_cache & kv, const json & op, const json & cfg) {
     return res;
 }
 
-json run_kv(const json & spec) {
-    const json & cfg = spec.at("config");
+// A tiny real llama context (1-layer LLaMA built from metadata alone, zero weights): only
+// passed as the `lctx` of the stub caches' update(), which needs a scheduler to exist (the
+// stub caches have no layers and rope_type NONE, so no graph is built). Created once.
+void zero_tensor(ggml_tensor * t, void *) {
+    std::vector<uint8_t> z(ggml_nbytes(t), 0);
+    ggml_backend_tensor_set(t, z.data(), 0, z.size());
+}
+
+llama_model * tiny_model_get(uint32_t n_ctx_train) {
+    static std::map<uint32_t, llama_model *> models;
+    auto it = models.find(n_ctx_train);
+    if (it != models.end()) {
+        return it->second;
+    }
+    gguf_context * g = gguf_init_empty();
+    const uint32_t n_vocab = 16;
+    gguf_set_val_str(g, "general.architecture", "llama");
+    gguf_set_val_u32(g, "llama.vocab_size", n_vocab);
+    gguf_set_val_u32(g, "llama.context_length", n_ctx_train);
+    gguf_set_val_u32(g, "llama.embedding_length", 32);
+    gguf_set_val_u32(g, "llama.block_count", 1);
+    gguf_set_val_u32(g, "llama.feed_forward_length", 64);
+    gguf_set_val_u32(g, "llama.attention.head_count", 2);
+    gguf_set_val_u32(g, "llama.attention.head_count_kv", 2);
+    gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gguf_set_val_str(g, "tokenizer.ggml.model", "test");
+    std::vector<std::string> toks;
+    std::vector<const char *> tp;
+    for (uint32_t i = 0; i < n_vocab; i++) {
+        toks.push_back("tok_" + std::to_string(i));
+    }
+    for (auto & t : toks) {
+        tp.push_back(t.c_str());
+    }
+    std::vector<float> scores(n_vocab, 0.0f);
+    gguf_set_arr_str(g, "tokenizer.ggml.tokens", tp.data(), (int) tp.size());
+    gguf_set_arr_data(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores.data(), scores.size());
     llama_model_params mp = llama_model_default_params();
-    stub_model model(mp);
+    mp.n_gpu_layers = 0;
+    llama_model * m = llama_model_init_from_user(g, zero_tensor, nullptr, mp);
+    gguf_free(g);
+    if (!m) {
+        throw std::runtime_error("failed to build the tiny model");
+    }
+    models[n_ctx_train] = m;
+    return m;
+}
+
+llama_context * update_ctx() {
+    static llama_context * ctx = nullptr;
+    if (!ctx) {
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx = 256;
+        cp.n_batch = 32;
+        cp.n_ubatch = 32;
+        cp.n_threads = 1;
+        cp.n_threads_batch = 1;
+        ctx = llama_init_from_model(tiny_model_get(256), cp);
+        if (!ctx) {
+            throw std::runtime_error("failed to build the tiny context");
+        }
+        take_log();
+    }
+    return ctx;
+}
+
+const char * status_name(llama_memory_status s) {
+    switch (s) {
+        case LLAMA_MEMORY_STATUS_SUCCESS:        return "success";
+        case LLAMA_MEMORY_STATUS_NO_UPDATE:      return "no_update";
+        case LLAMA_MEMORY_STATUS_FAILED_PREPARE: return "failed_prepare";
+        case LLAMA_MEMORY_STATUS_FAILED_COMPUTE: return "failed_compute";
+    }
+    return "?";
+}
+
+// llama_context::memory_update without the graph-result bookkeeping: init_update (which takes
+// the pending stream copies out of the cache), then apply unless the status says otherwise
+json mem_update(llama_memory_i & mem) {
+    auto mctx = mem.init_update(update_ctx(), false);
+    const auto st = mctx->get_status();
+    json r = {{"status", status_name(st)}};
+    if (st == LLAMA_MEMORY_STATUS_SUCCESS) {
+        r["applied"] = mctx->apply();
+    }
+    take_log();
+    return r;
+}
+
+std::string mask_hex(const llama_kv_cache_context & kctx, const llama_ubatch & ub, int64_t ns, bool causal, bool f16) {
+    const uint32_t n_kv = kctx.get_n_kv();
+    ggml_init_params ip = { ggml_tensor_overhead() * 2, nullptr, true };
+    ggml_context * ctx = ggml_init(ip);
+    ggml_tensor * dst = ggml_new_tensor_4d(ctx, f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, n_kv, ub.n_tokens / ns, 1, ns);
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
+    kctx.set_input_kq_mask(dst, &ub, causal);
+    std::string h = probe::hex(dst->data, ggml_nbytes(dst));
+    ggml_backend_buffer_free(buf);
+    ggml_free(ctx);
+    return h;
+}
+
+// a decode through the memory's own init_batch / apply / next (the iSWA and recurrent paths)
+template <typename F>
+json mem_decode(llama_memory_i & mem, const json & op, const json & cfg, bool embd_all, F && per_ubatch) {
+    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
+    llama_batch_ext ext(4096, 2, 2, n_seq_max, &mem, cfg.value("n_vocab", 32000), 1);
+    const probe::legacy_batch batch(op.at(1));
+    llama_batch_compat::init(ext, batch.lb, 0);
+    json res;
+    llama_vocab vocab;
+    llama_batch_allocr balloc(1);
+    take_log();
+    const bool ok = balloc.init(ext, vocab, false);
+    res["init"] = ok;
+    res["log"] = probe::str(take_log());
+    if (!ok) {
+        return res;
+    }
+    auto mctx = mem.init_batch(balloc, op.at(2).get<uint32_t>(), embd_all);
+    res["status"] = status_name(mctx->get_status());
+    res["prepare_log"] = probe::str(take_log());
+    if (mctx->get_status() != LLAMA_MEMORY_STATUS_SUCCESS) {
+        return res;
+    }
+    json ubs = json::array();
+    do {
+        mctx->apply();
+        json u = per_ubatch(*mctx);
+        u["log"] = probe::str(take_log());
+        ubs.push_back(std::move(u));
+    } while (mctx->next());
+    res["ubatches"] = std::move(ubs);
+    return res;
+}
+
+json iswa_state(const llama_kv_cache_iswa & m, uint32_t n_seq_max) {
+    json seq_pos = json::array();
+    for (uint32_t s = 0; s < n_seq_max; s++) {
+        seq_pos.push_back({m.seq_pos_min(s), m.seq_pos_max(s)});
+    }
+    return {{"base", kv_state(*m.get_base(), n_seq_max)}, {"swa", kv_state(*m.get_swa(), n_seq_max)},
+            {"seq_pos", seq_pos}};
+}
+
+json rec_state(const llama_memory_recurrent & m, uint32_t n_seq_max) {
+    json cells = json::array();
+    for (uint32_t i = 0; i < m.size; i++) {
+        const auto & c = m.cells[i];
+        cells.push_back({c.pos, c.src, c.src0, c.tail, std::vector<int>(c.seq_id.begin(), c.seq_id.end())});
+    }
+    json seq_pos = json::array();
+    for (uint32_t s = 0; s < n_seq_max; s++) {
+        seq_pos.push_back({m.seq_pos_min(s), m.seq_pos_max(s)});
+    }
+    return {{"head", m.head}, {"size", m.size}, {"used", m.used}, {"n", m.n}, {"rs_z", m.rs_z},
+            {"rs_idx", m.rs_idx}, {"cells", cells}, {"seq_pos", seq_pos}};
+}
+
+// sequence ops shared by every memory type (the llama_memory_i interface)
+bool mem_seq_op(llama_memory_i & mem, const std::string & name, const json & op, json & r) {
+    if (name == "seq_rm") {
+        r = mem.seq_rm(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>());
+    } else if (name == "seq_cp") {
+        mem.seq_cp(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_seq_id>(), op.at(3).get<llama_pos>(),
+                   op.at(4).get<llama_pos>());
+    } else if (name == "seq_keep") {
+        mem.seq_keep(op.at(1).get<llama_seq_id>());
+    } else if (name == "seq_add") {
+        mem.seq_add(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>(),
+                    op.at(4).get<llama_pos>());
+    } else if (name == "seq_div") {
+        mem.seq_div(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>(),
+                    op.at(4).get<int>());
+    } else if (name == "clear") {
+        mem.clear(false);
+    } else if (name == "update") {
+        r = mem_update(mem);
+    } else if (name == "can_shift") {
+        r = mem.get_can_shift();
+    } else {
+        return false;
+    }
+    return true;
+}
+
+llama_hparams stub_hparams(const json & cfg) {
     llama_hparams hparams = {};
     hparams.swa_type = (llama_swa_type) cfg.value("swa_type", 0);
     hparams.n_swa = cfg.value("n_swa", 0u);
     hparams.use_alibi = cfg.value("alibi", false);
+    hparams.rope_type = (llama_rope_type) cfg.value("rope_type", (int) LLAMA_ROPE_TYPE_NONE);
+    return hparams;
+}
+
+json run_kv(const json & spec) {
+    const json & cfg = spec.at("config");
+    llama_model_params mp = llama_model_default_params();
+    stub_model model(mp);
+    llama_hparams hparams = stub_hparams(cfg);
     const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
+    const bool dump_all = spec.value("dump_every_step", true);
     take_log();
     llama_kv_cache kv(model, hparams, GGML_TYPE_F16, GGML_TYPE_F16, false, false, cfg.value("unified", true),
                       cfg.at("kv_size").get<uint32_t>(), n_seq_max, 1, hparams.n_swa, hparams.swa_type,
@@ -292,33 +523,147 @@ json run_kv(const json & spec) {
         json r = nullptr;
         if (name == "decode") {
             r = kv_decode(kv, op, cfg);
-        } else if (name == "seq_rm") {
-            r = kv.seq_rm(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>());
-        } else if (name == "seq_cp") {
-            kv.seq_cp(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_seq_id>(), op.at(3).get<llama_pos>(),
-                      op.at(4).get<llama_pos>());
-        } else if (name == "seq_keep") {
-            kv.seq_keep(op.at(1).get<llama_seq_id>());
-        } else if (name == "seq_add") {
-            kv.seq_add(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>(),
-                       op.at(4).get<llama_pos>());
-        } else if (name == "seq_div") {
-            kv.seq_div(op.at(1).get<llama_seq_id>(), op.at(2).get<llama_pos>(), op.at(3).get<llama_pos>(),
-                       op.at(4).get<int>());
-        } else if (name == "clear") {
-            kv.clear(false);
-        } else {
+        } else if (!mem_seq_op(kv, name, op, r)) {
             throw std::invalid_argument("unknown kv op: " + name);
         }
-        steps.push_back({{"result", r}, {"state", kv_state(kv, n_seq_max)}});
+        json step = {{"result", r}};
+        if (dump_all) {
+            step["state"] = kv_state(kv, n_seq_max);
+        }
+        steps.push_back(std::move(step));
+    }
+    return {{"steps", std::move(steps)}, {"final", kv_state(kv, n_seq_max)}};
+}
+
+// llama_kv_cache_iswa over a stub model (no layers): base + SWA caches sized by its constructor
+json run_iswa(const json & spec) {
+    const json & cfg = spec.at("config");
+    llama_model_params mp = llama_model_default_params();
+    stub_model model(mp);
+    model.hparams = stub_hparams(cfg);
+    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
+    const bool unified = cfg.value("unified", true);
+    take_log();
+    llama_kv_cache_iswa mem(model, GGML_TYPE_F16, GGML_TYPE_F16, false, false, cfg.value("swa_full", false), unified,
+                            cfg.at("kv_size").get<uint32_t>(), n_seq_max, cfg.at("n_ubatch").get<uint32_t>(), 1,
+                            nullptr, nullptr, nullptr, nullptr);
+    take_log();
+    const bool causal = cfg.value("causal", true);
+    const bool f16 = cfg.value("f16", false);
+    json steps = json::array();
+    for (const auto & op : spec.at("ops")) {
+        const std::string name = op.at(0).get<std::string>();
+        json r = nullptr;
+        if (name == "decode") {
+            r = mem_decode(mem, op, cfg, false, [&](llama_memory_context_i & c) {
+                auto & ic = static_cast<llama_kv_cache_iswa_context &>(c);
+                const auto & ub = ic.get_ubatch();
+                const int64_t ns = unified ? 1 : ub.n_seqs_unq;
+                return json{{"n_tokens", ub.n_tokens},
+                            {"n_kv", {ic.get_base()->get_n_kv(), ic.get_swa()->get_n_kv()}},
+                            {"mask", {mask_hex(*ic.get_base(), ub, ns, causal, f16),
+                                      mask_hex(*ic.get_swa(), ub, ns, causal, f16)}}};
+            });
+        } else if (!mem_seq_op(mem, name, op, r)) {
+            throw std::invalid_argument("unknown iswa op: " + name);
+        }
+        json step = {{"result", r}};
+        step["state"] = iswa_state(mem, n_seq_max);
+        steps.push_back(std::move(step));
+    }
+    return {{"sizes", {mem.get_base()->get_size(), mem.get_swa()->get_size()}}, {"steps", std::move(steps)}};
+}
+
+// llama_memory_recurrent over a stub model (no layers): only the cell metadata
+json run_rec(const json & spec) {
+    const json & cfg = spec.at("config");
+    llama_model_params mp = llama_model_default_params();
+    stub_model model(mp);
+    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
+    take_log();
+    llama_memory_recurrent mem(model, GGML_TYPE_F32, GGML_TYPE_F32, false, cfg.at("mem_size").get<uint32_t>(),
+                               n_seq_max, cfg.value("n_rs_seq", 0u), nullptr);
+    take_log();
+    json steps = json::array();
+    for (const auto & op : spec.at("ops")) {
+        const std::string name = op.at(0).get<std::string>();
+        json r = nullptr;
+        if (name == "decode") {
+            r = mem_decode(mem, op, cfg, op.size() > 3 && op.at(3).get<bool>(), [&](llama_memory_context_i & c) {
+                auto & rc = static_cast<llama_memory_recurrent_context &>(c);
+                const auto & ub = rc.get_ubatch();
+                return json{{"n_tokens", ub.n_tokens}, {"head", rc.get_head()}, {"n_rs", rc.get_n_rs()},
+                            {"rs_z", rc.get_rs_z()}};
+            });
+        } else if (!mem_seq_op(mem, name, op, r)) {
+            throw std::invalid_argument("unknown recurrent op: " + name);
+        }
+        json step = {{"result", r}, {"log", probe::str(take_log())}};
+        step["state"] = rec_state(mem, n_seq_max);
+        steps.push_back(std::move(step));
     }
     return {{"steps", std::move(steps)}};
+}
+
+// context sizing (llama_context's constructor) on the tiny real model: n_ctx, n_ctx_seq,
+// n_batch, n_ubatch and the KV cache it created
+json ctx_layout(const json & spec) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = spec.at("n_ctx").get<uint32_t>();
+    cp.n_batch = spec.at("n_batch").get<uint32_t>();
+    cp.n_ubatch = spec.at("n_ubatch").get<uint32_t>();
+    cp.n_seq_max = spec.at("n_seq_max").get<uint32_t>();
+    cp.kv_unified = spec.at("kv_unified").get<bool>();
+    cp.n_threads = 1;
+    cp.n_threads_batch = 1;
+    llama_model * m = tiny_model_get(spec.at("n_ctx_train").get<uint32_t>());
+    take_log();
+    llama_context * ctx = llama_init_from_model(m, cp);
+    take_log();
+    if (!ctx) {
+        return {{"ok", false}};
+    }
+    auto * kv = dynamic_cast<llama_kv_cache *>(llama_get_memory(ctx));
+    json r = {{"ok", true}, {"n_ctx", llama_n_ctx(ctx)}, {"n_ctx_seq", llama_n_ctx_seq(ctx)},
+              {"n_batch", llama_n_batch(ctx)}, {"n_ubatch", llama_n_ubatch(ctx)},
+              {"kv_size", kv ? kv->get_size() : 0}, {"n_stream", kv ? kv->get_n_stream() : 0}};
+    llama_free(ctx);
+    return r;
+}
+
+json run_mem(const json & spec) {
+    const std::string kind = spec.value("kind", "kv");
+    if (kind == "kv") {
+        return run_kv(spec);
+    }
+    if (kind == "iswa") {
+        return run_iswa(spec);
+    }
+    if (kind == "recurrent") {
+        return run_rec(spec);
+    }
+    if (kind == "layout") {
+        json out = json::array();
+        for (const auto & c : spec.at("cases")) {
+            out.push_back(ctx_layout(c));
+        }
+        return out;
+    }
+    if (kind == "batch") {
+        // several programs in one call: one JSON back
+        json out = json::array();
+        for (const auto & p : spec.at("programs")) {
+            out.push_back(run_mem(p));
+        }
+        return out;
+    }
+    throw std::invalid_argument("unknown memory kind: " + kind);
 }
 
 }  // namespace
 
 extern "C" int ps_kv_run(const char * spec_json, char ** out_json) {
-    return probe::run_json(spec_json, out_json, [](const json & j) { return run_kv(j); });
+    return probe::run_json(spec_json, out_json, [](const json & j) { return run_mem(j); });
 }
 
 // ---------------------------------------------------------------------------------------------

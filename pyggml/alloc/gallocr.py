@@ -1,0 +1,517 @@
+"""The graph allocator over the IR: ggml_gallocr's planning, placement for placement.
+
+llama.cpp: ggml/src/ggml-alloc.c ggml_gallocr_* (new_n, allocate_node, free_node,
+free_extra_space, alloc_graph_impl, reserve_n_impl, reserve_n_size, needs_realloc,
+init_tensor, alloc_graph).  The reference's hash set of ``hash_node`` records becomes parallel
+lists indexed by IR tensor id (hash iteration order never matters; node order does).
+
+``State`` is what the reference reads from the tensors themselves and what alloc_graph writes
+into them: whether a tensor has a buffer and data (``loc``), and where.  A location is
+``(owner, serial, offset)``: the buffer type's first buffer id, the backend buffer (see
+``buffers.Buffers``) and the offset from its base.  ``owner == -1`` marks memory gallocr does
+not own (a pre-allocated tensor, or a view of one).  A buffer of size 0 (serial 0) has a NULL
+base, so a tensor at its offset 0 has a buffer but NULL data -- the reference then takes it as
+allocated (it has a buffer) yet without data; ``has_data`` keeps that apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyggml.alloc.buffers import Buffers
+from pyggml.alloc.dyn_tallocr import DynTallocr
+from pyggml.alloc.ir import FLAG_INPUT, FLAG_OUTPUT, BuftSpec, Graph
+from pyggml.errors import AllocAbort, AllocError
+
+EXTERNAL = (-1, -1, 1)
+# GGML_BUFFER_ADDRESS_INVALID = {-1, SIZE_MAX}
+_INVALID = (-1, -1, (1 << 64) - 1, 0)
+
+# llama.cpp: ggml-alloc.c ggml_op_can_inplace (ops whose kernels accept dst == src); mapped to
+# enum ggml_op values through the library's ggml_op_name.
+INPLACE_OP_NAMES = ("FILL", "SCALE", "DIAG_MASK_ZERO", "DIAG_MASK_INF", "ADD", "ADD_ID", "ADD1", "SUB",
+                    "MUL", "DIV", "SQR", "SQRT", "LOG", "UNARY", "ROPE", "ROPE_BACK", "SILU_BACK",
+                    "RMS_NORM", "RMS_NORM_BACK", "CLAMP", "SOFT_MAX", "SOFT_MAX_BACK")
+
+
+def _inplace_table() -> frozenset[int]:
+    from pyggml.alloc.build import op_id
+
+    return frozenset(op_id(name) for name in INPLACE_OP_NAMES)
+
+
+_CAN_INPLACE: frozenset[int] | None = None
+
+
+def can_inplace_ops() -> frozenset[int]:
+    global _CAN_INPLACE
+    if _CAN_INPLACE is None:
+        _CAN_INPLACE = _inplace_table()
+    return _CAN_INPLACE
+
+
+_PRIMES = (2, 3, 5, 11, 17, 37, 67, 131, 257, 521, 1031, 2053, 4099, 8209, 16411, 32771, 65537, 131101,
+           262147, 524309, 1048583, 2097169, 4194319, 8388617, 16777259, 33554467, 67108879, 134217757,
+           268435459, 536870923, 1073741827, 2147483659)
+
+
+def _data(loc: tuple[int, int, int] | None) -> tuple[int, int] | None:
+    return None if not has_data(loc) else (loc[1], loc[2])  # type: ignore[index]
+
+
+def hash_size(min_sz: int) -> int:
+    """ggml_hash_size: the smallest listed prime >= min_sz (else min_sz | 1)."""
+    for p in _PRIMES:
+        if p >= min_sz:
+            return p
+    return min_sz | 1
+
+
+_NULLS = (-1,) * 10
+
+
+def src_slots(g: Graph) -> tuple[list[tuple[int, ...]], list[tuple[tuple[int, int], ...]]]:
+    """Per tensor: its non-NULL srcs in slot order, and (slot, src) pairs; cached on ``g``
+    (the planner's loops then skip the NULL slots of GGML_MAX_SRC)."""
+    cached = g.__dict__.get("_slots")
+    if cached is not None and cached[0] is g.srcs and len(cached[1]) == len(g.srcs):
+        return cached[1], cached[2]
+    nn: list[tuple[int, ...]] = []
+    pairs: list[tuple[tuple[int, int], ...]] = []
+    slots = range(len(_NULLS))
+    for srcs in g.srcs:
+        # usually the non-NULL srcs come first: slice instead of filtering
+        k = srcs.index(-1) if -1 in srcs else len(srcs)
+        if srcs[k:] == _NULLS[k:]:
+            sub = srcs[:k]
+            nn.append(sub)
+            pairs.append(tuple(zip(slots, sub, strict=False)))
+        else:
+            nn.append(tuple(x for x in srcs if x >= 0))
+            pairs.append(tuple((j, x) for j, x in enumerate(srcs) if x >= 0))
+    g.__dict__["_slots"] = (g.srcs, nn, pairs)
+    return nn, pairs
+
+
+def check_buffer_ids(g: Graph, ids: list[int] | None, n_bufs: int, what: str) -> None:
+    """The ids must name buffer types: the probe refuses others before any call (and a
+    negative one would GGML_ASSERT in ggml_gallocr_allocate_node)."""
+    if ids is None:
+        return
+    n = len(g.nodes) if what == "node" else len(g.leafs)
+    if len(ids) != n:
+        raise AllocError(f"{what}_buffer_ids has {len(ids)} entries for {n} {what}s")
+    for b in ids:
+        if not 0 <= b < n_bufs:
+            raise AllocError(f"bad buffer id {b} in {what}_buffer_ids")
+
+
+def has_data(loc: tuple[int, int, int] | None) -> bool:
+    """data != NULL (a tensor at offset 0 of a size-0 buffer has a buffer but no data)."""
+    return loc is not None and (loc[1] != 0 or loc[2] != 0)
+
+
+@dataclass
+class State:
+    """Per-tensor memory as the tensors carry it (data/buffer): None = no data, no buffer."""
+
+    loc: list[tuple[int, int, int] | None]
+
+    @classmethod
+    def initial(cls, g: Graph) -> State:
+        """Pre-allocated tensors have memory outside gallocr; a view of a tensor that has data
+        gets data at creation (ggml.c ggml_new_tensor_impl), in creation order."""
+        loc: list[tuple[int, int, int] | None] = []
+        for t, pre in enumerate(g.preallocated):
+            vs = g.view_src[t]
+            if vs >= 0:
+                if vs >= t:
+                    raise AllocError(f"tensor {t}: view_src {vs} must be created before its view")
+                base = loc[vs]
+                if base is not None:
+                    loc.append((base[0], base[1], base[2] + g.view_offs[t]))
+                else:  # a view given data of its own (extracted from a real graph)
+                    loc.append(EXTERNAL if pre else None)
+            else:
+                loc.append(EXTERNAL if pre else None)
+        return cls(loc)
+
+
+@dataclass
+class HashNodes:
+    """The ``hash_node`` values of one alloc_graph_impl run, by tensor id."""
+
+    n_children: list[int]
+    n_views: list[int]
+    buffer_id: list[int]
+    chunk: list[int]
+    offset: list[int]
+    allocated: list[bool]
+    # events for the lifetime analysis: (step, tensor) where step = -1 for the leaf/input
+    # phase, else the node index
+    alloc_at: dict[int, int] = field(default_factory=dict)
+    free_at: dict[int, int] = field(default_factory=dict)
+    inplace_of: dict[int, int] = field(default_factory=dict)
+
+
+class GallocrPlan:
+    """``struct ggml_gallocr`` without backend memory: each buffer id holds a list of backend
+    buffers (serials in ``rec``, a ``buffers.Buffers``), one per chunk of its allocator."""
+
+    def __init__(self, bufts: list[BuftSpec], rec: Buffers | None = None) -> None:
+        if not bufts:
+            raise AllocError("gallocr needs at least one buffer type")
+        self.bufts = list(bufts)
+        n = len(bufts)
+        # ggml_gallocr_new_n: the same buffer type used twice shares one allocator (and, in
+        # reserve, one buffer); `same_as` expresses pointer equality in the IR
+        self.root = list(range(n))
+        self.tallocs: list[DynTallocr] = []
+        for i, b in enumerate(bufts):
+            j = b.same_as
+            if j is not None:
+                if not 0 <= j < i:
+                    raise AllocError(f"buffer type {i}: same_as {j} must name an earlier buffer type")
+                self.root[i] = self.root[j]
+                self.tallocs.append(self.tallocs[j])
+            else:
+                self.tallocs.append(DynTallocr(b.alignment, b.max_size))
+        # ggml_gallocr.buffers: per buffer id, the vbuffer's chunk buffers (serials) or None
+        self.buffers: list[list[int] | None] = [None] * n
+        self.rec = rec if rec is not None else Buffers(n, [b.fail_above for b in bufts])
+        self.hash_size = 0
+        self.node_allocs: list[tuple[tuple[int, int, int, int], tuple[tuple[int, int, int, int], ...]]] = []
+        self.leaf_allocs: list[tuple[int, int, int, int]] = []
+        self.n_nodes = 0
+        self.n_leafs = 0
+        self.last: HashNodes | None = None
+        # tensors alloc_graph gave memory, in the order it did (views after their view_src)
+        self.placed: list[int] = []
+        self.n_reserves = 0
+
+    @property
+    def n_buffers(self) -> int:
+        return len(self.bufts)
+
+    # -- planning (ggml_gallocr_alloc_graph_impl) -----------------------------------------
+    def _alloc_graph_impl(self, g: Graph, state: State, node_bids: list[int] | None,
+                          leaf_bids: list[int] | None) -> HashNodes:
+        n = g.n_tensors
+        n_children = [0] * n
+        n_views = [0] * n
+        buffer_id = [0] * n
+        chunk_of = [0] * n
+        offset_of = [0] * n
+        allocated = [False] * n
+        hn = HashNodes(n_children, n_views, buffer_id, chunk_of, offset_of, allocated)
+        alloc_at, free_at, inplace_of = hn.alloc_at, hn.free_at, hn.inplace_of
+        loc = state.loc
+        sizes, view_src, flags, ops = g.sizes, g.view_src, g.flags, g.ops
+        types, ne, nb = g.types, g.ne, g.nb
+        tallocs = self.tallocs
+        can_inplace = can_inplace_ops()
+        nn_of, _ = src_slots(g)
+        step = -1
+
+        def free_extra_space(node: int, parent: int) -> None:
+            # ggml_gallocr_free_extra_space: return the parent's padded tail past the node's
+            # padded size (same layout => same size, so in practice nothing); both are padded
+            # with the parent's allocator alignment so freed ranges stay aligned
+            parent_size = sizes[parent]
+            node_size = sizes[node]
+            if parent_size < node_size:
+                raise AllocAbort("GGML_ASSERT(parent_size >= node_size) failed")
+            p_alloc = tallocs[buffer_id[parent]]
+            a = p_alloc.alignment
+            parent_size = (parent_size + a - 1) & ~(a - 1)
+            node_size = (node_size + a - 1) & ~(a - 1)
+            if parent_size > node_size:
+                p_alloc.free_bytes(chunk_of[parent], offset_of[parent] + node_size, parent_size - node_size)
+
+        def allocate_node(t: int, bid: int) -> None:
+            # ggml_gallocr_allocate_node; the callers test first that t is not allocated
+            # (data/buffer set, or owned by gallocr) and not a view (is_allocated / is_view),
+            # and buffer ids were checked up front (its GGML_ASSERT(buffer_id >= 0))
+            allocated[t] = True
+            if ops[t] in can_inplace:
+                for parent in nn_of[t]:
+                    # only memory gallocr owns can be reused.  Quirk: views are never "own"
+                    # (allocate_node skips them), so a view parent never passes this test and
+                    # the reference's view-parent branch below cannot be reached.
+                    if not allocated[parent]:
+                        continue
+                    vs = view_src[parent]
+                    if flags[parent] & FLAG_OUTPUT or (vs >= 0 and flags[vs] & FLAG_OUTPUT):
+                        continue
+                    # ggml_are_same_layout: type, ne and nb all equal
+                    if types[t] != types[parent] or ne[t] != ne[parent] or nb[t] != nb[parent]:
+                        continue
+                    if n_children[parent] == 1 and n_views[parent] == 0:
+                        if vs >= 0:
+                            # view parent: needs its view_src to have this one view and no
+                            # children, and to share the view's data pointer
+                            same_data = _data(loc[vs]) == _data(loc[parent])
+                            if n_views[vs] == 1 and n_children[vs] == 0 and same_data:
+                                buffer_id[t] = buffer_id[parent]
+                                chunk_of[t] = chunk_of[parent]
+                                offset_of[t] = offset_of[parent]
+                                allocated[parent] = False
+                                allocated[vs] = False
+                                inplace_of[t] = vs
+                                alloc_at[t] = step
+                                free_extra_space(t, vs)
+                                return
+                        else:
+                            buffer_id[t] = buffer_id[parent]
+                            chunk_of[t] = chunk_of[parent]
+                            offset_of[t] = offset_of[parent]
+                            allocated[parent] = False  # the node now owns the memory
+                            inplace_of[t] = parent
+                            alloc_at[t] = step
+                            free_extra_space(t, parent)
+                            return
+            buffer_id[t] = bid
+            chunk_of[t], offset_of[t] = tallocs[bid].alloc(sizes[t])
+            alloc_at[t] = step
+
+        def free_node(t: int) -> None:
+            # ggml_gallocr_free_node: graph outputs are never freed
+            if flags[t] & FLAG_OUTPUT:
+                return
+            tallocs[buffer_id[t]].free_bytes(chunk_of[t], offset_of[t], sizes[t])
+            allocated[t] = False
+            free_at[t] = step
+
+        nodes, leafs = g.nodes, g.leafs
+        for i, leaf in enumerate(leafs):
+            if loc[leaf] is None and not allocated[leaf] and view_src[leaf] < 0:
+                allocate_node(leaf, leaf_bids[i] if leaf_bids is not None else 0)
+
+        # count children and views; allocate graph inputs first so nothing overwrites them
+        for i, node in enumerate(nodes):
+            bid = node_bids[i] if node_bids is not None else 0
+            # quirk: a GGML_OP_NONE node that is a view is a dependency added by ggml-backend
+            # (graph_optimize's add_alloc_dep), not a use of its view_src: not counted
+            vs = view_src[node]
+            if vs >= 0 and ops[node] != 0:
+                n_views[vs] += 1
+            if flags[node] & FLAG_INPUT and loc[node] is None and not allocated[node] and vs < 0:
+                allocate_node(node, bid)
+            for src in nn_of[node]:
+                n_children[src] += 1
+                if flags[src] & FLAG_INPUT and loc[src] is None and not allocated[src] and view_src[src] < 0:
+                    allocate_node(src, bid)
+
+        for i, node in enumerate(nodes):
+            step = i
+            bid = node_bids[i] if node_bids is not None else 0
+            srcs = nn_of[node]
+            for parent in srcs:
+                if loc[parent] is None and not allocated[parent] and view_src[parent] < 0:
+                    allocate_node(parent, bid)
+            if loc[node] is None and not allocated[node] and view_src[node] < 0:
+                allocate_node(node, bid)
+            for parent in srcs:
+                c = n_children[parent] - 1
+                n_children[parent] = c
+                if c == 0 and n_views[parent] == 0:
+                    vs = view_src[parent]
+                    if vs >= 0:
+                        nv = n_views[vs] - 1
+                        n_views[vs] = nv
+                        if nv == 0 and n_children[vs] == 0 and allocated[vs]:
+                            free_node(vs)
+                    elif allocated[parent]:
+                        free_node(parent)
+        return hn
+
+    def _check_hash(self, g: Graph) -> None:
+        # ggml_hash_find_or_insert aborts ("fatal error") when a graph reaches more distinct
+        # tensors than the hash set holds; it is sized (n_nodes + n_leafs) * 1.25 and only grows
+        need = len(g.nodes) + len(g.leafs)
+        need += need // 4
+        if self.hash_size < need:
+            self.hash_size = hash_size(need)
+        if g.n_tensors > self.hash_size:
+            touched = set(g.nodes)
+            touched.update(g.leafs)
+            vsrc = g.view_src
+            for t in g.nodes:
+                touched.update(s for s in g.srcs[t] if s >= 0)
+                if vsrc[t] >= 0 and g.ops[t] != 0:
+                    touched.add(vsrc[t])
+            touched.update([vsrc[t] for t in list(touched) if vsrc[t] >= 0])
+            if len(touched) > self.hash_size:
+                raise AllocAbort("fatal error")
+
+    # -- ggml_gallocr_reserve_n_impl ------------------------------------------------------
+    def reserve_n(self, g: Graph, state: State, node_bids: list[int] | None = None,
+                  leaf_bids: list[int] | None = None, *, no_alloc: bool = False) -> bool:
+        check_buffer_ids(g, node_bids, self.n_buffers, "node")
+        check_buffer_ids(g, leaf_bids, self.n_buffers, "leaf")
+        self._check_hash(g)
+        self.n_reserves += 1
+        seen = set()
+        for t in self.tallocs:
+            if id(t) not in seen:
+                seen.add(id(t))
+                t.reset()
+        hn = self._alloc_graph_impl(g, state, node_bids, leaf_bids)
+        self.last = hn
+        loc, view_src, sizes = state.loc, g.view_src, g.sizes
+        buffer_id, chunk_of, offset_of = hn.buffer_id, hn.chunk, hn.offset
+
+        def talloc(t: int) -> tuple[int, int, int, int]:
+            if view_src[t] >= 0 or has_data(loc[t]):
+                return _INVALID
+            return (buffer_id[t], chunk_of[t], offset_of[t], sizes[t])
+
+        # one tensor_alloc per tensor (every appearance of a tensor records the same), and a
+        # trailing INVALID so that a NULL src (-1) maps to it
+        ta = [talloc(t) for t in range(g.n_tensors)]
+        ta.append(_INVALID)
+        get = ta.__getitem__
+        srcs_of = g.srcs
+        self.node_allocs = [(ta[t], tuple(map(get, srcs_of[t]))) for t in g.nodes]
+        self.leaf_allocs = [ta[t] for t in g.leafs]
+        self.n_nodes = len(g.nodes)
+        self.n_leafs = len(g.leafs)
+
+        rec = self.rec
+        for i in range(self.n_buffers):
+            # the same buffer type used again reuses the first one's buffer
+            for j in range(i):
+                if self.tallocs[j] is self.tallocs[i]:
+                    self.buffers[i] = self.buffers[j]
+                    break
+            buf = self.buffers[i]
+            talloc_i = self.tallocs[i]
+            # even with no tensors, a buffer is needed to initialize views
+            realloc = buf is None
+            for c in range(talloc_i.n_chunks):
+                cur = rec.size[buf[c]] if buf is not None and c < len(buf) else 0
+                if talloc_i.chunks[c].max_size > cur:
+                    realloc = True
+            if realloc:
+                if buf is not None:  # ggml_vbuffer_free
+                    for serial in buf:
+                        rec.free(serial)
+                self.buffers[i] = None
+                if not no_alloc:
+                    # ggml_vbuffer_alloc: one backend buffer per chunk; on a refusal the chunks
+                    # allocated so far are freed and reserve fails
+                    new: list[int] = []
+                    for ch in talloc_i.chunks:
+                        serial = rec.alloc(self.root[i], ch.max_size)
+                        if serial is None:
+                            for s in new:
+                                rec.free(s)
+                            return False
+                        new.append(serial)
+                    self.buffers[i] = new
+        return True
+
+    def reserve(self, g: Graph, state: State) -> bool:
+        return self.reserve_n(g, state, None, None)
+
+    def reserve_n_size(self, g: Graph, state: State, node_bids: list[int] | None = None,
+                       leaf_bids: list[int] | None = None) -> list[int]:
+        """ggml_gallocr_reserve_n_size: per buffer id, the sum of its allocator's chunk sizes."""
+        self.reserve_n(g, state, node_bids, leaf_bids, no_alloc=True)
+        return [sum(ch.max_size for ch in t.chunks) for t in self.tallocs]
+
+    # -- ggml_gallocr_needs_realloc -------------------------------------------------------
+    def needs_realloc(self, g: Graph, state: State) -> bool:
+        if self.n_nodes != len(g.nodes) or self.n_leafs != len(g.leafs):
+            return True
+        loc, view_src, sizes = state.loc, g.view_src, g.sizes
+        _, slots = src_slots(g)
+        node_allocs = self.node_allocs
+        for i, node in enumerate(g.nodes):
+            dst, src_allocs = node_allocs[i]
+            # ggml_gallocr_node_needs_realloc (named backwards: true = still valid); a tensor
+            # without data (loc None, or at offset 0 of a size-0 buffer) and not a view must
+            # have been planned, at least as large
+            lo = loc[node]
+            if (lo is None or (lo[1] == 0 and lo[2] == 0)) and view_src[node] < 0:
+                if dst[0] < 0 or dst[3] < sizes[node]:
+                    return True
+            for j, s in slots[node]:
+                lo = loc[s]
+                if (lo is None or (lo[1] == 0 and lo[2] == 0)) and view_src[s] < 0:
+                    ta = src_allocs[j]
+                    if ta[0] < 0 or ta[3] < sizes[s]:
+                        return True
+        return False
+
+    # -- ggml_gallocr_alloc_graph -----------------------------------------------------------
+    def alloc_graph(self, g: Graph, state: State) -> bool:
+        if self.needs_realloc(g, state):
+            if self.n_buffers != 1:
+                # cannot reallocate a multi-buffer graph automatically: call reserve
+                return False
+            if not self.reserve(g, state):
+                return False
+        loc, view_src, view_offs = state.loc, g.view_src, g.view_offs
+        sizes = g.sizes
+        buffers = self.buffers
+        root = self.root
+        rec_size = self.rec.size
+        placed = self.placed = []
+
+        def init_tensor(t: int, ta: tuple[int, int, int, int]) -> None:
+            # ggml_gallocr_init_tensor
+            vs = view_src[t]
+            if vs >= 0:
+                if loc[t] is None:
+                    base = loc[vs]
+                    if base is None:  # view of memory not from ggml-backend: left alone
+                        return
+                    # ggml_backend_view_init asserts the view_src has data
+                    if not has_data(base):
+                        raise AllocAbort("GGML_ASSERT(tensor->view_src->data != NULL) failed")
+                    loc[t] = (base[0], base[1], base[2] + view_offs[t])
+                    placed.append(t)
+            elif not has_data(loc[t]):
+                # ggml_backend_tensor_alloc asserts the tensor has no buffer yet
+                if loc[t] is not None:
+                    raise AllocAbort("GGML_ASSERT(tensor->buffer == NULL) failed")
+                bid, chunk, offset = ta[0], ta[1], ta[2]
+                buf = buffers[bid] if bid >= 0 else None
+                if buf is None or chunk >= len(buf):
+                    # the reference dereferences a NULL buffer here
+                    raise AllocAbort("no buffer for the tensor (NULL dereference)")
+                serial = buf[chunk]
+                # ggml_backend_tensor_alloc: GGML_ASSERT the tensor fits the chunk's buffer
+                if offset + sizes[t] > rec_size[serial]:
+                    raise AllocAbort("GGML_ASSERT(addr + alloc size <= buffer end) failed")
+                loc[t] = (root[bid], serial, offset)
+                placed.append(t)
+
+        # init_tensor has nothing to do for a tensor with a buffer that is a view or has data
+        for i, leaf in enumerate(g.leafs):
+            lo = loc[leaf]
+            if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[leaf] < 0):
+                init_tensor(leaf, self.leaf_allocs[i])
+        _, slots = src_slots(g)
+        node_allocs = self.node_allocs
+        for i, node in enumerate(g.nodes):
+            dst, src_allocs = node_allocs[i]
+            for j, s in slots[node]:
+                lo = loc[s]
+                if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[s] < 0):
+                    init_tensor(s, src_allocs[j])
+            lo = loc[node]
+            if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[node] < 0):
+                init_tensor(node, dst)
+        return True
+
+    def buffer_size(self, buffer_id: int) -> int:
+        """ggml_gallocr_get_buffer_size: 0 for a buffer shared with an earlier id."""
+        buf = self.buffers[buffer_id]
+        if buf is None:
+            return 0
+        for i in range(buffer_id):
+            if self.buffers[i] is buf:
+                return 0
+        return sum(self.rec.size[s] for s in buf)

@@ -1,0 +1,72 @@
+"""Gallocr.needs_realloc's reserve-time cache gives the reference scan's answer.
+
+The scan itself (GallocrPlan.needs_realloc) is held to the reference by the parity sweep; here
+the cached answer is held to the scan on real cgraphs (``materialize``) while tensors gain and
+lose memory, and in ``exact`` mode while srcs are rewired behind the allocator's back."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pyggml._native import ffi
+from pyggml.alloc.apply import Gallocr
+from pyggml.alloc.ir import Scenario
+from pyggml.alloc.materialize import materialize
+from pyggml.ggml import BufferType
+from pyggml.parity.alloc_dags import random_scenario
+
+
+def _scan(ga: Gallocr, graph: object) -> bool:
+    ir, _, state = ga._ir(graph)
+    return ga.plan.needs_realloc(ir, state)
+
+
+def _single_buffer(sc: dict) -> dict:
+    sc = dict(sc, bufts=[{"alignment": 32, "max_size": 0}], node_buffer_ids=None, leaf_buffer_ids=None)
+    return sc
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cached_needs_realloc_matches_scan(seed: int) -> None:
+    rng = random.Random(seed)
+    sc = Scenario.from_json(_single_buffer(random_scenario(random.Random(seed), max_nodes=16)))
+    g = sc.graph
+    if not g.nodes:
+        return
+    ctx, graph, ptrs = materialize(g)
+    ga = Gallocr(BufferType.cpu())
+    assert ga.reserve(graph)
+    assert ga.needs_realloc(graph) == _scan(ga, graph)
+    # a pre-allocated tensor read by the graph loses its data: both say realloc
+    pre = [t for t in range(g.n_tensors) if g.preallocated[t] and g.view_src[t] < 0]
+    if pre:
+        t = rng.choice(pre)
+        saved = ptrs[t].data
+        ptrs[t].data = ffi.NULL
+        assert ga.needs_realloc(graph) == _scan(ga, graph)
+        assert ga.needs_realloc(graph, exact=True) == _scan(ga, graph)
+        ptrs[t].data = saved
+    assert ga.alloc_graph(graph)
+    assert ga.needs_realloc(graph) is False and _scan(ga, graph) is False
+    # planned tensors losing their memory again still fit the plan
+    planned = [t for t in range(g.n_tensors) if not g.preallocated[t] and g.view_src[t] < 0]
+    for t in rng.sample(planned, min(3, len(planned))):
+        ptrs[t].data = ffi.NULL
+        ptrs[t].buffer = ffi.NULL
+    assert ga.needs_realloc(graph) == _scan(ga, graph)
+    # exact mode notices a rewired src and answers with the scan
+    node = rng.choice(g.nodes)
+    if ptrs[node].src[0] != ffi.NULL:
+        ptrs[node].src[0] = ptrs[rng.randrange(g.n_tensors)]
+        assert ga.needs_realloc(graph, exact=True) == _scan(ga, graph)
+
+
+def test_other_graph_uses_the_scan() -> None:
+    sc = Scenario.from_json(_single_buffer(random_scenario(random.Random(3), max_nodes=12)))
+    _, g1, _ = materialize(sc.graph)
+    _, g2, _ = materialize(sc.graph)
+    ga = Gallocr(BufferType.cpu())
+    assert ga.reserve(g1)
+    assert ga.needs_realloc(g2) == _scan(ga, g2)
