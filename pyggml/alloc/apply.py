@@ -18,13 +18,14 @@ falls back to the exact scan over a fresh IR.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from pyggml._native import ffi, ggml
 from pyggml.alloc import cgraph
-from pyggml.alloc.gallocr import EXTERNAL, GallocrPlan, State, has_data, src_slots
+from pyggml.alloc.gallocr import EXTERNAL, GallocrPlan, State, has_data, nonnull_srcs
 from pyggml.alloc.ir import BuftSpec, Graph, from_graph
 from pyggml.errors import AllocError, GGMLError
 
@@ -67,10 +68,9 @@ class _Cache:
         self.nodes_buf = ffi.buffer(self.nodes_arr, 8 * n_nodes)
         self.nodes_snap = self.nodes_buf[:]
         # the distinct tensors the reference's scan reads: nodes and their srcs
-        nn, _ = src_slots(ir)
+        nn = nonnull_srcs(ir)
         seen = dict.fromkeys(ir.nodes)
-        for node in ir.nodes:
-            seen.update(dict.fromkeys(nn[node]))
+        seen.update(dict.fromkeys(chain.from_iterable(map(nn.__getitem__, ir.nodes))))
         ids = list(seen)
         self.mem = None
         if not ids:

@@ -11,6 +11,8 @@ or a multi-buffer wrapping several (not a buffer type allocation: never recorded
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 from pyggml.alloc.buffers import Buffers
 from pyggml.alloc.gallocr import State, has_data
 from pyggml.alloc.ir import Graph
@@ -18,17 +20,22 @@ from pyggml.alloc.tallocr import Tallocr
 from pyggml.errors import AllocAbort
 
 
-def split_sizes(g: Graph, state: State, alignment: int, max_size: int) -> list[tuple[int, int, int]]:
-    """The buffers the reference would allocate: (first tensor, end tensor, size) each."""
-    loc, view_src, sizes = state.loc, g.view_src, g.sizes
+def _padded(g: Graph, state: State, alignment: int) -> list[int]:
+    """Per tensor, its padded size when it needs memory (no data and no view), else 0."""
     a = alignment
+    return [0 if vs >= 0 or (lo is not None and (lo[1] != 0 or lo[2] != 0)) else (sz + a - 1) // a * a
+            for lo, vs, sz in zip(state.loc, g.view_src, g.sizes, strict=True)]
+
+
+def _split(padded: list[int], max_size: int) -> list[tuple[int, int, int]]:
+    total = sum(padded)
+    if total <= max_size:
+        # no running sum ever passes max_size: one buffer (none for nothing to allocate)
+        return [(0, len(padded), total)] if total > 0 else []
     ranges: list[tuple[int, int, int]] = []
     first = 0
     cur = 0
-    for t in range(g.n_tensors):
-        this = 0
-        if not has_data(loc[t]) and view_src[t] < 0:
-            this = (sizes[t] + a - 1) // a * a
+    for t, this in enumerate(padded):
         if cur > 0 and cur + this > max_size:
             ranges.append((first, t, cur))
             first = t
@@ -36,8 +43,13 @@ def split_sizes(g: Graph, state: State, alignment: int, max_size: int) -> list[t
         else:
             cur += this
     if cur > 0:
-        ranges.append((first, g.n_tensors, cur))
+        ranges.append((first, len(padded), cur))
     return ranges
+
+
+def split_sizes(g: Graph, state: State, alignment: int, max_size: int) -> list[tuple[int, int, int]]:
+    """The buffers the reference would allocate: (first tensor, end tensor, size) each."""
+    return _split(_padded(g, state, alignment), max_size)
 
 
 def alloc_ctx_tensors_size(g: Graph, state: State, alignment: int, max_size: int) -> int:
@@ -52,23 +64,39 @@ def alloc_ctx_tensors(g: Graph, state: State, rec: Buffers, owner: int, alignmen
     tensors already placed keep pointing into them, as in the reference)."""
     loc, view_src, view_offs, sizes = state.loc, g.view_src, g.view_offs, g.sizes
     made: list[int] = []
-    for first, end, size in split_sizes(g, state, alignment, max_size):
+    padded = _padded(g, state, alignment)
+    for first, end, size in _split(padded, max_size):
         serial = rec.alloc(owner, size)
         if serial is None:
             for s in made:
                 rec.free(s)
             return None
         made.append(serial)
-        tallocr = Tallocr(size, alignment)
+        # a Tallocr over the buffer (base 0: the first offset is 0), bumped inline
+        a = Tallocr(size, alignment).alignment
+        n = end - first
+        if loc[first:end].count(None) == n and view_src[first:end].count(-1) == n:
+            # every tensor of the range gets memory, one after another: the offsets are the
+            # running sums of the padded sizes (which add up to the buffer size)
+            loc[first:end] = [(owner, serial, o) for o in accumulate(padded[first:end - 1], initial=0)]
+            continue
+        offset = 0
         for t in range(first, end):
-            if not has_data(loc[t]):
-                if view_src[t] < 0:
-                    if loc[t] is not None:
+            lo = loc[t]
+            if lo is None or (lo[1] == 0 and lo[2] == 0):  # no data
+                vs = view_src[t]
+                if vs < 0:
+                    if lo is not None:
                         # ggml_backend_tensor_alloc asserts the tensor has no buffer
                         raise AllocAbort("GGML_ASSERT(tensor->buffer == NULL) failed")
-                    loc[t] = (owner, serial, tallocr.alloc(sizes[t]))
-                elif loc[t] is None:
-                    _view_init(loc, t, view_src[t], view_offs[t])
+                    # ggml_tallocr_alloc
+                    need = (sizes[t] + a - 1) // a * a
+                    if offset + need > size:
+                        raise AllocAbort("not enough space in the buffer")
+                    loc[t] = (owner, serial, offset)
+                    offset += need
+                elif lo is None:
+                    _view_init(loc, t, vs, view_offs[t])
     # a view of a pre-allocated tensor got its data at creation; view_init only adds the
     # buffer, which changes nothing the planner reads
     return made or None

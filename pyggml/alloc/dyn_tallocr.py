@@ -11,6 +11,8 @@ Plain ints and lists only: this runs once per tensor of a ~1,000-node graph per 
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from pyggml.errors import AllocAbort
 
 SIZE_MAX = (1 << 64) - 1
@@ -18,6 +20,7 @@ HALF_SIZE_MAX = SIZE_MAX // 2          # SIZE_MAX/2: the clamp for chunk sizes
 MAX_CHUNKS = 16                        # GGML_VBUFFER_MAX_CHUNKS
 MAX_FREE_BLOCKS = 256                  # MAX_FREE_BLOCKS
 _INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
 
 
 def pad(size: int, alignment: int) -> int:
@@ -49,10 +52,14 @@ class Chunk:
         if len(self.offs) >= MAX_FREE_BLOCKS:
             raise AllocAbort("out of free blocks")
         offs = self.offs
-        pos = 0
-        n = len(offs)
-        while pos < n and offs[pos] < offset:
-            pos += 1
+        # the first block at or past offset: bisect, checked against the linear scan's
+        # answer (the blocks stay sorted by offset, so the check always holds)
+        pos = bisect_left(offs, offset)
+        if pos and max(offs[:pos]) >= offset:
+            pos = 0
+            n = len(offs)
+            while pos < n and offs[pos] < offset:
+                pos += 1
         offs.insert(pos, offset)
         self.sizes.insert(pos, size)
 
@@ -102,34 +109,76 @@ class DynTallocr:
         a = self.alignment
         size = (size + a - 1) & ~(a - 1)
         chunks = self.chunks
+        if len(chunks) == 1:
+            # the usual case, one chunk: the same two passes without the loops over chunks
+            chunk = chunks[0]
+            sizes = chunk.sizes
+            last = len(sizes) - 1
+            best_block = -1
+            if last == 1:
+                s = sizes[0]
+                if s >= size and s <= SIZE_MAX:
+                    best_block = 0
+            elif last > 1:
+                best_size = SIZE_MAX
+                for i in range(last):
+                    s = sizes[i]
+                    if s >= size and s <= best_size:
+                        best_block = i
+                        best_size = s
+            if best_block == -1 and last >= 0 and sizes[last] >= size:
+                reuse = chunk.max_size - chunk.offs[last] - size
+                if not _INT64_MIN <= reuse <= _INT64_MAX:
+                    reuse = _as_int64(reuse)
+                if reuse > _INT64_MIN:  # pass 2's test against its starting best_reuse
+                    best_block = last
+            if best_block != -1:
+                offs = chunk.offs
+                offset = offs[best_block]
+                end = offset + size
+                left = sizes[best_block] - size
+                if left == 0:
+                    del offs[best_block]
+                    del sizes[best_block]
+                else:
+                    offs[best_block] = end
+                    sizes[best_block] = left
+                if end > chunk.max_size:
+                    chunk.max_size = end
+                return 0, offset
         best_chunk = -1
         best_block = -1
         # pass 1: best fit over every chunk's free blocks except the last one.  Quirks: the
         # best size is reset per chunk, so a fitting block in a later chunk beats a tighter one
-        # in an earlier chunk; and the test is `<=`, so of equal sizes the later block wins.
-        for c, chunk in enumerate(chunks):
+        # in an earlier chunk (hence: the last chunk with a fit wins; scan from the end); and
+        # the test is `<=`, so of equal sizes the later block wins.
+        for c in range(len(chunks) - 1, -1, -1):
+            sizes = chunks[c].sizes
+            last = len(sizes) - 1
+            if last <= 0:
+                continue
             best_size = SIZE_MAX
-            sizes = chunk.sizes
-            for i in range(len(sizes) - 1):
+            for i in range(last):
                 s = sizes[i]
                 if s >= size and s <= best_size:
-                    best_chunk = c
                     best_block = i
                     best_size = s
+            if best_block != -1:
+                best_chunk = c
+                break
         if best_block == -1:
             # pass 2: each chunk's last block (the one that may grow the chunk).  Prefer the
             # smallest non-negative reuse (max_size - offset - size), else the least negative.
             best_reuse = _INT64_MIN
             for c, chunk in enumerate(chunks):
-                n = len(chunk.offs)
-                if n > 0:
-                    bsize = chunk.sizes[n - 1]
-                    reuse = _as_int64(chunk.max_size - chunk.offs[n - 1] - size)
-                    better_reuse = best_reuse < 0 and reuse > best_reuse
-                    better_fit = reuse >= 0 and reuse < best_reuse
-                    if bsize >= size and (better_reuse or better_fit):
+                sizes = chunk.sizes
+                if sizes and sizes[-1] >= size:
+                    reuse = chunk.max_size - chunk.offs[-1] - size
+                    if not _INT64_MIN <= reuse <= _INT64_MAX:
+                        reuse = _as_int64(reuse)
+                    if (best_reuse < 0 and reuse > best_reuse) or (reuse >= 0 and reuse < best_reuse):
                         best_chunk = c
-                        best_block = n - 1
+                        best_block = len(sizes) - 1
                         best_reuse = reuse
         if best_block == -1:
             best_chunk = self._new_chunk(size)
@@ -138,13 +187,16 @@ class DynTallocr:
             # GGML_ABORT("graph allocation: failed to reserve memory")
             raise AllocAbort("graph allocation: failed to reserve memory")
         chunk = chunks[best_chunk]
-        offset = chunk.offs[best_block]
-        chunk.offs[best_block] = offset + size
-        left = chunk.sizes[best_block] - size
-        chunk.sizes[best_block] = left
-        if left == 0:
-            chunk.remove_block(best_block)
+        offs, sizes = chunk.offs, chunk.sizes
+        offset = offs[best_block]
         end = offset + size
+        left = sizes[best_block] - size
+        if left == 0:
+            del offs[best_block]
+            del sizes[best_block]
+        else:
+            offs[best_block] = end
+            sizes[best_block] = left
         if end > chunk.max_size:
             chunk.max_size = end
         return best_chunk, offset
@@ -156,6 +208,7 @@ class DynTallocr:
         chunk = self.chunks[chunk_id]
         offs, sizes = chunk.offs, chunk.sizes
         n = len(offs)
+        end = offset + size
         # merge with the block that ends at offset (and then its successor), or with the one
         # that starts right after the freed range (and then its predecessor); the first match
         # in offset order wins
@@ -164,16 +217,20 @@ class DynTallocr:
             bs = sizes[i]
             if bo + bs == offset:
                 bs += size
-                sizes[i] = bs
                 if i < n - 1 and bo + bs == offs[i + 1]:
                     sizes[i] = bs + sizes[i + 1]
-                    chunk.remove_block(i + 1)
+                    del offs[i + 1]
+                    del sizes[i + 1]
+                else:
+                    sizes[i] = bs
                 return
-            if offset + size == bo:
+            if end == bo:
                 offs[i] = offset
-                sizes[i] = bs + size
                 if i > 0 and offs[i - 1] + sizes[i - 1] == offset:
-                    sizes[i - 1] += sizes[i]
-                    chunk.remove_block(i)
+                    sizes[i - 1] += bs + size
+                    del offs[i]
+                    del sizes[i]
+                else:
+                    sizes[i] = bs + size
                 return
         chunk.insert_block(offset, size)

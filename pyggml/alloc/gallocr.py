@@ -16,7 +16,11 @@ allocated (it has a buffer) yet without data; ``has_data`` keeps that apart.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
+
+import numpy as np
 
 from pyggml.alloc.buffers import Buffers
 from pyggml.alloc.dyn_tallocr import DynTallocr
@@ -67,30 +71,65 @@ def hash_size(min_sz: int) -> int:
     return min_sz | 1
 
 
-_NULLS = (-1,) * 10
+def nonnull_srcs(g: Graph) -> list[tuple[int, ...]]:
+    """Per tensor: its non-NULL srcs in slot order; cached on ``g`` (the planner's loops then
+    skip the NULL slots of GGML_MAX_SRC)."""
+    cached = g.__dict__.get("_nonnull")
+    if cached is not None and cached[0] is g.srcs and len(cached[1]) == len(g.srcs):
+        return cached[1]
+    nn: list[tuple[int, ...]] = []
+    for srcs in g.srcs:
+        # usually the non-NULL srcs come first: count and slice instead of filtering
+        c = srcs.count(-1)
+        k = len(srcs) - c
+        if c == 0:
+            nn.append(srcs)
+        elif k == 0:
+            nn.append(())
+        elif srcs.index(-1) == k:
+            nn.append(srcs[:k])
+        else:
+            nn.append(tuple(x for x in srcs if x >= 0))
+    g.__dict__["_nonnull"] = (g.srcs, nn)
+    return nn
 
 
 def src_slots(g: Graph) -> tuple[list[tuple[int, ...]], list[tuple[tuple[int, int], ...]]]:
-    """Per tensor: its non-NULL srcs in slot order, and (slot, src) pairs; cached on ``g``
-    (the planner's loops then skip the NULL slots of GGML_MAX_SRC)."""
+    """Per tensor: its non-NULL srcs in slot order, and (slot, src) pairs; cached on ``g``."""
+    nn = nonnull_srcs(g)
     cached = g.__dict__.get("_slots")
-    if cached is not None and cached[0] is g.srcs and len(cached[1]) == len(g.srcs):
-        return cached[1], cached[2]
-    nn: list[tuple[int, ...]] = []
+    if cached is not None and cached[0] is nn:
+        return nn, cached[1]
     pairs: list[tuple[tuple[int, int], ...]] = []
-    slots = range(len(_NULLS))
-    for srcs in g.srcs:
-        # usually the non-NULL srcs come first: slice instead of filtering
-        k = srcs.index(-1) if -1 in srcs else len(srcs)
-        if srcs[k:] == _NULLS[k:]:
-            sub = srcs[:k]
-            nn.append(sub)
-            pairs.append(tuple(zip(slots, sub, strict=False)))
+    for srcs, sub in zip(g.srcs, nn, strict=True):
+        if srcs[:len(sub)] == sub:
+            pairs.append(tuple(enumerate(sub)))
         else:
-            nn.append(tuple(x for x in srcs if x >= 0))
             pairs.append(tuple((j, x) for j, x in enumerate(srcs) if x >= 0))
-    g.__dict__["_slots"] = (g.srcs, nn, pairs)
+    g.__dict__["_slots"] = (nn, pairs)
     return nn, pairs
+
+
+def tensor_facts(g: Graph) -> tuple[list[tuple[int, ...]], list[bool], list[int], list[int]]:
+    """Per tensor: its non-NULL srcs, whether its op can work in place (ggml_op_can_inplace),
+    a layout id (equal ids <=> ggml_are_same_layout: type, ne and nb all equal), and the graph
+    inputs (GGML_TENSOR_FLAG_INPUT) in id order.  Cached on
+    ``g`` while those lists are the same objects with the same length (they are written once,
+    when the IR is built)."""
+    lists = (g.srcs, g.ops, g.types, g.ne, g.nb, g.flags)
+    n = len(g.types)
+    cached = g.__dict__.get("_facts")
+    if cached is not None and cached[0] == n and all(a is b for a, b in zip(cached[1], lists, strict=True)):
+        return cached[2]
+    nn = nonnull_srcs(g)
+    can = can_inplace_ops()
+    inplace_ok = [op in can for op in g.ops]
+    ids: dict[tuple, int] = {}
+    layout = [ids.setdefault(k, len(ids)) for k in zip(g.types, g.ne, g.nb, strict=True)]
+    inputs = [t for t, f in enumerate(g.flags) if f & FLAG_INPUT]
+    facts = (nn, inplace_ok, layout, inputs)
+    g.__dict__["_facts"] = (n, lists, facts)
+    return facts
 
 
 def check_buffer_ids(g: Graph, ids: list[int] | None, n_bufs: int, what: str) -> None:
@@ -121,19 +160,18 @@ class State:
     def initial(cls, g: Graph) -> State:
         """Pre-allocated tensors have memory outside gallocr; a view of a tensor that has data
         gets data at creation (ggml.c ggml_new_tensor_impl), in creation order."""
-        loc: list[tuple[int, int, int] | None] = []
-        for t, pre in enumerate(g.preallocated):
-            vs = g.view_src[t]
-            if vs >= 0:
-                if vs >= t:
-                    raise AllocError(f"tensor {t}: view_src {vs} must be created before its view")
-                base = loc[vs]
-                if base is not None:
-                    loc.append((base[0], base[1], base[2] + g.view_offs[t]))
-                else:  # a view given data of its own (extracted from a real graph)
-                    loc.append(EXTERNAL if pre else None)
-            else:
-                loc.append(EXTERNAL if pre else None)
+        pre = g.preallocated
+        loc: list[tuple[int, int, int] | None] = [EXTERNAL if p else None for p in pre]
+        view_src, view_offs = g.view_src, g.view_offs
+        # views in creation order: a view's view_src (created before it) is final by then
+        for t in [t for t, vs in enumerate(view_src) if vs >= 0]:
+            vs = view_src[t]
+            if vs >= t:
+                raise AllocError(f"tensor {t}: view_src {vs} must be created before its view")
+            base = loc[vs]
+            if base is not None:
+                loc[t] = (base[0], base[1], base[2] + view_offs[t])
+            # else: a view given data of its own (extracted from a real graph) keeps it
         return cls(loc)
 
 
@@ -180,8 +218,15 @@ class GallocrPlan:
         self.buffers: list[list[int] | None] = [None] * n
         self.rec = rec if rec is not None else Buffers(n, [b.fail_above for b in bufts])
         self.hash_size = 0
-        self.node_allocs: list[tuple[tuple[int, int, int, int], tuple[tuple[int, int, int, int], ...]]] = []
-        self.leaf_allocs: list[tuple[int, int, int, int]] = []
+        # the plan's tensor_allocs (see reserve_n): per tensor, and the plan-time ids
+        self._ta: list[tuple[int, int, int, int]] = [_INVALID]
+        self._plan_nodes: list[int] = []
+        self._plan_leafs: list[int] = []
+        self._plan_srcs: list[tuple[int, ...]] = []
+        # the planned graph as it was (see _snapshot), None before the first reserve
+        self._snap: tuple | None = None
+        self._pre: list[int] = []
+        self._flat_srcs: list[int] = []
         self.n_nodes = 0
         self.n_leafs = 0
         self.last: HashNodes | None = None
@@ -192,6 +237,37 @@ class GallocrPlan:
     @property
     def n_buffers(self) -> int:
         return len(self.bufts)
+
+    @property
+    def node_allocs(self) -> list[tuple[tuple[int, int, int, int], tuple[tuple[int, int, int, int], ...]]]:
+        """ggml_gallocr.node_allocs: per node, its dst and per-src-slot tensor_alloc."""
+        ta = self._ta
+        get = ta.__getitem__
+        return [(ta[t], tuple(map(get, srcs)))
+                for t, srcs in zip(self._plan_nodes, self._plan_srcs, strict=True)]
+
+    @property
+    def leaf_allocs(self) -> list[tuple[int, int, int, int]]:
+        """ggml_gallocr.leaf_allocs: per leaf, its tensor_alloc."""
+        return [self._ta[t] for t in self._plan_leafs]
+
+    def _snapshot(self, g: Graph, state: State) -> None:
+        # What needs_realloc / alloc_graph read of the graph, kept as it was when planned: with
+        # the same nodes, leafs, srcs, view_srcs and sizes, a node or src that had no data when
+        # planned (and is no view) was planned at its current size and always passes
+        # ggml_gallocr_node_needs_realloc; only those that had data (recorded INVALID) fail,
+        # once they lose it.  Those are the only ones the fast checks look at.
+        self._snap = (list(g.nodes), list(g.leafs), list(g.srcs), list(g.view_src), list(g.sizes))
+        touched = set(g.nodes)
+        touched.update(self._flat_srcs)
+        ta, view_src = self._ta, g.view_src
+        self._pre = [t for t in touched if ta[t] is _INVALID and view_src[t] < 0]
+
+    def _same_graph(self, g: Graph) -> bool:
+        """``g`` reads, for needs_realloc and alloc_graph, as the planned graph did."""
+        snap = self._snap
+        return (snap is not None and g.nodes == snap[0] and g.leafs == snap[1] and g.srcs == snap[2]
+                and g.view_src == snap[3] and g.sizes == snap[4])
 
     # -- planning (ggml_gallocr_alloc_graph_impl) -----------------------------------------
     def _alloc_graph_impl(self, g: Graph, state: State, node_bids: list[int] | None,
@@ -207,16 +283,19 @@ class GallocrPlan:
         alloc_at, free_at, inplace_of = hn.alloc_at, hn.free_at, hn.inplace_of
         loc = state.loc
         sizes, view_src, flags, ops = g.sizes, g.view_src, g.flags, g.ops
-        types, ne, nb = g.types, g.ne, g.nb
         tallocs = self.tallocs
-        can_inplace = can_inplace_ops()
-        nn_of, _ = src_slots(g)
+        nn_of, inplace_ok, layout, inputs = tensor_facts(g)
+        # gallocr may give a tensor memory: no data nor buffer, and not a view (the rest of
+        # ggml_gallocr_is_allocated, hn->allocated, is tested next to it)
+        todo = [lo is None and vs < 0 for lo, vs in zip(loc, view_src, strict=True)]
+        # todo and not allocated: the test before every allocate_node, kept up to date
+        need = list(todo)
         step = -1
 
         def free_extra_space(node: int, parent: int) -> None:
             # ggml_gallocr_free_extra_space: return the parent's padded tail past the node's
-            # padded size (same layout => same size, so in practice nothing); both are padded
-            # with the parent's allocator alignment so freed ranges stay aligned
+            # padded size; both are padded with the parent's allocator alignment so freed
+            # ranges stay aligned
             parent_size = sizes[parent]
             node_size = sizes[node]
             if parent_size < node_size:
@@ -233,18 +312,18 @@ class GallocrPlan:
             # (data/buffer set, or owned by gallocr) and not a view (is_allocated / is_view),
             # and buffer ids were checked up front (its GGML_ASSERT(buffer_id >= 0))
             allocated[t] = True
-            if ops[t] in can_inplace:
+            need[t] = False
+            if inplace_ok[t]:
+                lay = layout[t]
                 for parent in nn_of[t]:
                     # only memory gallocr owns can be reused.  Quirk: views are never "own"
                     # (allocate_node skips them), so a view parent never passes this test and
                     # the reference's view-parent branch below cannot be reached.
-                    if not allocated[parent]:
+                    # ggml_are_same_layout (type, ne and nb all equal) is one layout id compare
+                    if not allocated[parent] or layout[parent] != lay:
                         continue
                     vs = view_src[parent]
                     if flags[parent] & FLAG_OUTPUT or (vs >= 0 and flags[vs] & FLAG_OUTPUT):
-                        continue
-                    # ggml_are_same_layout: type, ne and nb all equal
-                    if types[t] != types[parent] or ne[t] != ne[parent] or nb[t] != nb[parent]:
                         continue
                     if n_children[parent] == 1 and n_views[parent] == 0:
                         if vs >= 0:
@@ -256,7 +335,9 @@ class GallocrPlan:
                                 chunk_of[t] = chunk_of[parent]
                                 offset_of[t] = offset_of[parent]
                                 allocated[parent] = False
+                                need[parent] = todo[parent]
                                 allocated[vs] = False
+                                need[vs] = todo[vs]
                                 inplace_of[t] = vs
                                 alloc_at[t] = step
                                 free_extra_space(t, vs)
@@ -266,51 +347,89 @@ class GallocrPlan:
                             chunk_of[t] = chunk_of[parent]
                             offset_of[t] = offset_of[parent]
                             allocated[parent] = False  # the node now owns the memory
+                            need[parent] = todo[parent]
                             inplace_of[t] = parent
                             alloc_at[t] = step
-                            free_extra_space(t, parent)
+                            # same layout => same nbytes => free_extra_space has nothing to
+                            # give back (only its assert could matter, and it holds)
+                            if sizes[t] != sizes[parent]:
+                                free_extra_space(t, parent)
                             return
             buffer_id[t] = bid
             chunk_of[t], offset_of[t] = tallocs[bid].alloc(sizes[t])
             alloc_at[t] = step
 
-        def free_node(t: int) -> None:
-            # ggml_gallocr_free_node: graph outputs are never freed
-            if flags[t] & FLAG_OUTPUT:
-                return
-            tallocs[buffer_id[t]].free_bytes(chunk_of[t], offset_of[t], sizes[t])
-            allocated[t] = False
-            free_at[t] = step
-
         nodes, leafs = g.nodes, g.leafs
         for i, leaf in enumerate(leafs):
-            if loc[leaf] is None and not allocated[leaf] and view_src[leaf] < 0:
+            if need[leaf]:
                 allocate_node(leaf, leaf_bids[i] if leaf_bids is not None else 0)
 
         # count children and views; allocate graph inputs first so nothing overwrites them
-        for i, node in enumerate(nodes):
-            bid = node_bids[i] if node_bids is not None else 0
-            # quirk: a GGML_OP_NONE node that is a view is a dependency added by ggml-backend
-            # (graph_optimize's add_alloc_dep), not a use of its view_src: not counted
-            vs = view_src[node]
-            if vs >= 0 and ops[node] != 0:
+        # (all of a node's srcs, flattened in loop order: also what _snapshot reads)
+        flat = list(chain.from_iterable(map(nn_of.__getitem__, nodes)))
+        self._flat_srcs = flat
+        pending = [t for t in inputs if todo[t] and not allocated[t]]
+        if any(inplace_ok[t] and nn_of[t] for t in pending):
+            # an input that might take a parent's memory in place reads the counts as the
+            # loop has them so far: run the loop as written
+            for i, node in enumerate(nodes):
+                # quirk: a GGML_OP_NONE node that is a view is a dependency added by
+                # ggml-backend (graph_optimize's add_alloc_dep), not a use of its view_src
+                vs = view_src[node]
+                if vs >= 0 and ops[node] != 0:
+                    n_views[vs] += 1
+                if flags[node] & FLAG_INPUT and need[node]:
+                    allocate_node(node, node_bids[i] if node_bids is not None else 0)
+                for src in nn_of[node]:
+                    n_children[src] += 1
+                    if flags[src] & FLAG_INPUT and need[src]:
+                        allocate_node(src, node_bids[i] if node_bids is not None else 0)
+        else:
+            # the same counts in C, and the inputs allocated in the order the loop meets
+            # them (first as a node, else as a src of node i, slot order; allocating them
+            # reads no counts)
+            if flat:
+                n_children[:] = np.bincount(np.array(flat, dtype=np.int64), minlength=n).tolist()
+            for vs in [view_src[node] for node in nodes if view_src[node] >= 0 and ops[node] != 0]:
                 n_views[vs] += 1
-            if flags[node] & FLAG_INPUT and loc[node] is None and not allocated[node] and vs < 0:
-                allocate_node(node, bid)
-            for src in nn_of[node]:
-                n_children[src] += 1
-                if flags[src] & FLAG_INPUT and loc[src] is None and not allocated[src] and view_src[src] < 0:
-                    allocate_node(src, bid)
+            if pending:
+                first: list[tuple[int, int, int]] = []
+                ends = list(accumulate(map(len, map(nn_of.__getitem__, nodes))))
+                as_node = {t: i for i, t in reversed(list(enumerate(nodes))) if flags[t] & FLAG_INPUT}
+                for t in pending:
+                    keys = []
+                    if t in as_node:
+                        keys.append((as_node[t], -1, t))
+                    try:
+                        k = flat.index(t)
+                    except ValueError:
+                        pass
+                    else:
+                        i = bisect_right(ends, k)
+                        keys.append((i, k, t))
+                    if keys:
+                        first.append(min(keys))
+                first.sort()
+                for i, _, t in first:
+                    if not allocated[t]:
+                        allocate_node(t, node_bids[i] if node_bids is not None else 0)
 
         for i, node in enumerate(nodes):
             step = i
-            bid = node_bids[i] if node_bids is not None else 0
             srcs = nn_of[node]
             for parent in srcs:
-                if loc[parent] is None and not allocated[parent] and view_src[parent] < 0:
-                    allocate_node(parent, bid)
-            if loc[node] is None and not allocated[node] and view_src[node] < 0:
-                allocate_node(node, bid)
+                if need[parent]:
+                    allocate_node(parent, node_bids[i] if node_bids is not None else 0)
+            if need[node]:
+                bid = node_bids[i] if node_bids is not None else 0
+                if inplace_ok[node]:
+                    allocate_node(node, bid)
+                else:  # allocate_node without the in-place search, inline
+                    allocated[node] = True
+                    need[node] = False
+                    buffer_id[node] = bid
+                    chunk_of[node], offset_of[node] = tallocs[bid].alloc(sizes[node])
+                    alloc_at[node] = i
             for parent in srcs:
                 c = n_children[parent] - 1
                 n_children[parent] = c
@@ -320,9 +439,18 @@ class GallocrPlan:
                         nv = n_views[vs] - 1
                         n_views[vs] = nv
                         if nv == 0 and n_children[vs] == 0 and allocated[vs]:
-                            free_node(vs)
-                    elif allocated[parent]:
-                        free_node(parent)
+                            parent = vs
+                        else:
+                            continue
+                    elif not allocated[parent]:
+                        continue
+                    # ggml_gallocr_free_node: graph outputs are never freed
+                    if flags[parent] & FLAG_OUTPUT:
+                        continue
+                    tallocs[buffer_id[parent]].free_bytes(chunk_of[parent], offset_of[parent], sizes[parent])
+                    allocated[parent] = False
+                    need[parent] = todo[parent]
+                    free_at[parent] = i
         return hn
 
     def _check_hash(self, g: Graph) -> None:
@@ -359,23 +487,22 @@ class GallocrPlan:
         hn = self._alloc_graph_impl(g, state, node_bids, leaf_bids)
         self.last = hn
         loc, view_src, sizes = state.loc, g.view_src, g.sizes
-        buffer_id, chunk_of, offset_of = hn.buffer_id, hn.chunk, hn.offset
-
-        def talloc(t: int) -> tuple[int, int, int, int]:
-            if view_src[t] >= 0 or has_data(loc[t]):
-                return _INVALID
-            return (buffer_id[t], chunk_of[t], offset_of[t], sizes[t])
-
-        # one tensor_alloc per tensor (every appearance of a tensor records the same), and a
-        # trailing INVALID so that a NULL src (-1) maps to it
-        ta = [talloc(t) for t in range(g.n_tensors)]
+        # ggml_gallocr_reserve_n_impl's node_allocs/leaf_allocs: one tensor_alloc per tensor
+        # (every appearance of a tensor records the same), INVALID for a view or a tensor that
+        # has data, and a trailing INVALID so that a NULL src (-1) maps to it.  The per-node
+        # and per-slot records are the plan-time node and src ids into this list.
+        ta = [_INVALID if vs >= 0 or (lo is not None and (lo[1] != 0 or lo[2] != 0)) else (b, c, o, sz)
+              for vs, lo, b, c, o, sz in zip(view_src, loc, hn.buffer_id, hn.chunk, hn.offset, sizes,
+                                             strict=True)]
         ta.append(_INVALID)
-        get = ta.__getitem__
+        self._ta = ta
         srcs_of = g.srcs
-        self.node_allocs = [(ta[t], tuple(map(get, srcs_of[t]))) for t in g.nodes]
-        self.leaf_allocs = [ta[t] for t in g.leafs]
+        self._plan_nodes = list(g.nodes)
+        self._plan_leafs = list(g.leafs)
+        self._plan_srcs = [srcs_of[t] for t in g.nodes]
         self.n_nodes = len(g.nodes)
         self.n_leafs = len(g.leafs)
+        self._snapshot(g, state)
 
         rec = self.rec
         for i in range(self.n_buffers):
@@ -424,23 +551,33 @@ class GallocrPlan:
     def needs_realloc(self, g: Graph, state: State) -> bool:
         if self.n_nodes != len(g.nodes) or self.n_leafs != len(g.leafs):
             return True
-        loc, view_src, sizes = state.loc, g.view_src, g.sizes
+        loc = state.loc
+        if self._same_graph(g):
+            # the planned graph: only a tensor that had data when planned can fail (see
+            # _snapshot), when it has none now
+            for t in self._pre:
+                lo = loc[t]
+                if lo is None or (lo[1] == 0 and lo[2] == 0):
+                    return True
+            return False
+        view_src, sizes = g.view_src, g.sizes
         _, slots = src_slots(g)
-        node_allocs = self.node_allocs
+        ta, plan_nodes, plan_srcs = self._ta, self._plan_nodes, self._plan_srcs
         for i, node in enumerate(g.nodes):
-            dst, src_allocs = node_allocs[i]
             # ggml_gallocr_node_needs_realloc (named backwards: true = still valid); a tensor
             # without data (loc None, or at offset 0 of a size-0 buffer) and not a view must
             # have been planned, at least as large
             lo = loc[node]
             if (lo is None or (lo[1] == 0 and lo[2] == 0)) and view_src[node] < 0:
+                dst = ta[plan_nodes[i]]
                 if dst[0] < 0 or dst[3] < sizes[node]:
                     return True
+            psrcs = plan_srcs[i]
             for j, s in slots[node]:
                 lo = loc[s]
                 if (lo is None or (lo[1] == 0 and lo[2] == 0)) and view_src[s] < 0:
-                    ta = src_allocs[j]
-                    if ta[0] < 0 or ta[3] < sizes[s]:
+                    a = ta[psrcs[j]]
+                    if a[0] < 0 or a[3] < sizes[s]:
                         return True
         return False
 
@@ -489,21 +626,45 @@ class GallocrPlan:
                 placed.append(t)
 
         # init_tensor has nothing to do for a tensor with a buffer that is a view or has data
+        ta = self._ta
         for i, leaf in enumerate(g.leafs):
             lo = loc[leaf]
             if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[leaf] < 0):
-                init_tensor(leaf, self.leaf_allocs[i])
+                init_tensor(leaf, ta[self._plan_leafs[i]])
+        if self._same_graph(g):
+            # the planned graph: each src's record is its own tensor's
+            nn_of = tensor_facts(g)[0]
+            for node in g.nodes:
+                for s in nn_of[node]:
+                    lo = loc[s]
+                    if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[s] < 0):
+                        init_tensor(s, ta[s])
+                lo = loc[node]
+                if lo is None and view_src[node] < 0:
+                    # init_tensor's ggml_backend_tensor_alloc branch, inline (the usual case)
+                    bid, chunk, offset, _ = ta[node]
+                    buf = buffers[bid] if bid >= 0 else None
+                    if buf is None or chunk >= len(buf):
+                        raise AllocAbort("no buffer for the tensor (NULL dereference)")
+                    serial = buf[chunk]
+                    if offset + sizes[node] > rec_size[serial]:
+                        raise AllocAbort("GGML_ASSERT(addr + alloc size <= buffer end) failed")
+                    loc[node] = (root[bid], serial, offset)
+                    placed.append(node)
+                elif lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[node] < 0):
+                    init_tensor(node, ta[node])
+            return True
         _, slots = src_slots(g)
-        node_allocs = self.node_allocs
+        plan_nodes, plan_srcs = self._plan_nodes, self._plan_srcs
         for i, node in enumerate(g.nodes):
-            dst, src_allocs = node_allocs[i]
+            psrcs = plan_srcs[i]
             for j, s in slots[node]:
                 lo = loc[s]
                 if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[s] < 0):
-                    init_tensor(s, src_allocs[j])
+                    init_tensor(s, ta[psrcs[j]])
             lo = loc[node]
             if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[node] < 0):
-                init_tensor(node, dst)
+                init_tensor(node, ta[plan_nodes[i]])
         return True
 
     def buffer_size(self, buffer_id: int) -> int:

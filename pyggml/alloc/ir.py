@@ -283,6 +283,7 @@ def from_graph(graph: Any) -> tuple[Graph, list[int]]:
     _, first = np.unique(order, return_index=True)
     order = order[np.sort(first)]
     rows = np.zeros((0, words_per), dtype=np.uint64)
+    known: set[int] = set()
     done = 0
     while done < len(order):
         new = order[done:]
@@ -296,12 +297,11 @@ def from_graph(graph: Any) -> tuple[Graph, list[int]]:
         done = len(order)
         refs = got[:, _SRC_W:_VIEW_SRC_W + 1].ravel()
         refs = refs[refs != 0]
-        missing = np.setdiff1d(refs, order, assume_unique=False)
-        if len(missing):
-            # in first-reference order, as a depth-first walk would meet them
-            pos = {int(a): i for i, a in enumerate(refs.tolist()[::-1])}
-            missing = np.array(sorted(missing.tolist(), key=lambda a: -pos[a]), dtype=np.uint64)
-            order = np.concatenate([order, missing])
+        known.update(new.tolist())
+        # in first-reference order, as a depth-first walk would meet them
+        missing = list(dict.fromkeys(a for a in refs.tolist() if a not in known))
+        if missing:
+            order = np.concatenate([order, np.array(missing, dtype=np.uint64)])
     n = len(order)
     g = Graph()
     addrs = order.tolist()
@@ -319,18 +319,27 @@ def from_graph(graph: Any) -> tuple[Graph, list[int]]:
         ne = w[:, _NE_W:_NE_W + 4].view(np.int64)
         nb = w[:, _NB_W:_NB_W + 4]
         g.types = types.tolist()
-        g.ne = [tuple(r) for r in ne.tolist()]
-        g.nb = [tuple(r) for r in nb.tolist()]
+        g.ne = list(map(tuple, ne.tolist()))
+        g.nb = list(map(tuple, nb.tolist()))
         g.ops = (w[:, _OP_W] & np.uint64(0xFFFFFFFF)).astype(np.int64).tolist()
         g.flags = (w[:, _FLAGS_W] >> np.uint64(32)).astype(np.int64).tolist()
-        g.srcs = [tuple(r) for r in to_ids(w[:, _SRC_W:_SRC_W + GGML_MAX_SRC]).tolist()]
+        g.srcs = list(map(tuple, to_ids(w[:, _SRC_W:_SRC_W + GGML_MAX_SRC]).tolist()))
         g.view_src = to_ids(w[:, _VIEW_SRC_W]).tolist()
         g.view_offs = w[:, _VIEW_SRC_W + 1].astype(np.int64).tolist()
         g.preallocated = ((w[:, _DATA_W] != 0) | (w[:, 1] != 0)).tolist()
         g.data = w[:, _DATA_W].tolist()
         g.buffer = w[:, 1].tolist()
-        names = np.ascontiguousarray(w[:, _NAME_B // 8:_NAME_B // 8 + 8]).view("S64").ravel().tolist()
-        g.names = [b.split(b"\0", 1)[0].decode("utf-8", "replace") for b in names]
+        # the C strings: numpy's S64 drops trailing NULs, so clear each name past its first NUL
+        # (whatever follows it in the array is not part of the name)
+        raw = np.ascontiguousarray(w[:, _NAME_B // 8:_NAME_B // 8 + 8]).view(np.uint8).reshape(n, 64)
+        nul = (raw == 0).argmax(axis=1)
+        nul[raw.min(axis=1) != 0] = 64
+        raw[np.arange(64)[None, :] > nul[:, None]] = 0
+        names = raw.view("S64").ravel().tolist()
+        try:
+            g.names = [b.decode() for b in names]
+        except UnicodeDecodeError:
+            g.names = [b.decode("utf-8", "replace") for b in names]
         g.sizes = _nbytes_many(types, ne, nb)
     ids = {a: i for i, a in enumerate(addrs)}
     g.nodes = [ids[a] for a in node_addrs.tolist()]
@@ -343,11 +352,13 @@ def _nbytes_many(types: Any, ne: Any, nb: Any) -> list[int]:
     could overflow)."""
     import numpy as np
 
-    tl = types.tolist()
-    facts = [_type_facts(t) for t in tl]
-    blck = np.array([f[0] for f in facts], dtype=np.int64)
-    tsize = np.array([f[1] for f in facts], dtype=np.int64)
+    # per distinct type (checked by _type_facts), spread back over the tensors
+    kinds, which = np.unique(types, return_inverse=True)
+    facts = [_type_facts(t) for t in kinds.tolist()]
+    blck = np.array([f[0] for f in facts], dtype=np.int64)[which]
+    tsize = np.array([f[1] for f in facts], dtype=np.int64)[which]
     if (ne > (1 << 31)).any() or (nb > np.uint64(1 << 31)).any():
+        tl = types.tolist()
         return [nbytes(t, tuple(a), tuple(b)) for t, a, b in zip(tl, ne.tolist(), nb.tolist(), strict=True)]
     nbi = nb.astype(np.int64)
     tail = ((ne[:, 1:] - 1) * nbi[:, 1:]).sum(axis=1)

@@ -11,11 +11,12 @@ Sequence sets are Python ints used as bitsets (bit s = seq s), standing in for
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import chain
 
 import numpy as np
 
 from ..errors import BatchError
-from .ext import TOKEN_NULL, BatchExt
+from .ext import MROPE_SECTIONS, TOKEN_NULL, BatchExt
 from .ubatch import MAX_SEQ, UBatch
 
 _ALL = (1 << MAX_SEQ) - 1
@@ -24,6 +25,10 @@ _SET_SCAN_MAX = 64  # split_equal visits sets instead of tokens up to this many 
 # shared per-sequence objects for one-sequence tokens (a table lookup beats building each)
 _ONE_SEQ = [(s,) for s in range(MAX_SEQ)]
 _SEQ_BIT = [1 << s for s in range(MAX_SEQ)]
+_EMPTY_I32 = np.zeros(0, np.int32)
+_EMPTY_I8 = np.zeros(0, np.int8)
+_EMPTY_I32.flags.writeable = False
+_EMPTY_I8.flags.writeable = False
 
 
 def _u32_as_i32(v: int) -> int:
@@ -44,21 +49,67 @@ class BatchAllocr:
         self.n_outputs = 0
         self.token: np.ndarray | None = None
         self.embd: np.ndarray | None = None  # float32 [n_tokens, n_embd]
-        self.pos = np.zeros(0, np.int32)
-        self.seq_id: list[tuple[int, ...]] = []
-        self.output = np.zeros(0, np.int8)
-        self.seq_set: list[int] = []
-        self.seq_set_map: dict[int, list[int]] = {}
+        self.pos = _EMPTY_I32
+        self.output = _EMPTY_I8
+        # seq_id, seq_set, seq_set_map: built on first use for one-sequence-per-token batches
+        # (from _prim / _groups), assigned by init otherwise
+        self._seq_id: list[tuple[int, ...]] | None = []
+        self._seq_set: list[int] | None = []
+        self._seq_set_map: dict[int, list[int]] | None = {}
+        self._groups: tuple | None = None  # (seqs, starts, ends, order or None = batch order)
+        self._set_arr: dict[int, np.ndarray] = {}  # seq set -> its token list as an array (single)
         self.seq_id_unq: list[int] = []
-        self.seq_idx = np.full(MAX_SEQ, -1, np.int32)
         self.has_cpl = False
         self._seq_stats: dict[int, tuple[int, int, int]] = {}  # seq -> (pos min, pos max, n distinct)
         self._prim: list[int] = []  # each token's primary (first iterated) seq id
+        self._prim_arr: np.ndarray | None = None  # the same as int64, set when _single and big
         self._single = False  # every token in exactly one sequence
         self.seq_cpl: set[tuple[int, int]] = set()  # (s1, s0): s1 is coupled to s0
         self.out_ids: list[int] = []
         self.n_used = 0
         self.used: list[bool] = []
+
+    @property
+    def seq_id(self) -> list[tuple[int, ...]]:
+        """Each token's sequence ids, in the reference's iteration order."""
+        if self._seq_id is None:
+            self._seq_id = list(map(_ONE_SEQ.__getitem__, self._prim))
+        return self._seq_id
+
+    @seq_id.setter
+    def seq_id(self, v: list[tuple[int, ...]]) -> None:
+        self._seq_id = v
+
+    @property
+    def seq_set(self) -> list[int]:
+        """Each token's sequence set as a bitset."""
+        if self._seq_set is None:
+            self._seq_set = list(map(_SEQ_BIT.__getitem__, self._prim))
+        return self._seq_set
+
+    @property
+    def seq_set_map(self) -> dict[int, list[int]]:
+        """Sequence set -> its tokens, in batch order."""
+        if self._seq_set_map is None:
+            seqs, starts, ends, order = self._groups  # type: ignore[misc]
+            if order is None:
+                order = np.arange(self.n_tokens)
+            order_l = order.tolist()
+            order32 = order.astype(np.int32)
+            m: dict[int, list[int]] = {}
+            for s, a, e in zip(seqs, starts, ends, strict=True):
+                m[1 << s] = order_l[a:e]
+                self._set_arr[1 << s] = order32[a:e]
+            self._seq_set_map = m
+        return self._seq_set_map
+
+    @property
+    def seq_idx(self) -> np.ndarray:
+        """int32 [MAX_SEQ]: each sequence's index in ``seq_id_unq``, -1 when absent (built on
+        demand: nothing on the decode path reads it)."""
+        idx = np.full(MAX_SEQ, -1, np.int32)
+        idx[self.seq_id_unq] = np.arange(len(self.seq_id_unq), dtype=np.int32)
+        return idx
 
     # ------------------------------------------------------------------ init
     def init(self, b: BatchExt, *, output_all: bool = False) -> None:
@@ -83,102 +134,211 @@ class BatchAllocr:
         if n_seq_max > MAX_SEQ:
             self._fail(f"init: n_seq_max = {_u32_as_i32(n_seq_max)} > {MAX_SEQ}\n", "n_seq_max")
         self.n_seq_max = n_seq_max
+        # the same checks in the same order on both paths: plain Python over the entry lists for
+        # small batches (a decode step: numpy's per-call overhead dominates), numpy columns else
+        if n_tok <= _SMALL and b._cols is None:
+            has_token, out_l = self._take_small(b, n_tok, n_seq_max)
+            if output_all and not all(out_l):
+                self._log_output_all()
+                out_l = [True] * n_tok
+            self.output = np.array(out_l, dtype=np.int8)
+            self.n_outputs = sum(map(bool, out_l))
+        else:
+            has_token, output = self._take_columns(b, n_tok, n_seq_max)
+            if output_all and not output.all():
+                self._log_output_all()
+                output = np.ones(n_tok, np.int8)
+            self.output = output
+            self.n_outputs = int(np.count_nonzero(output))
+        self.n_tokens = n_tok
 
+        # per-seq positions (first section only for M-RoPE embeddings), coupling records and the
+        # sequence set of each token
+        pos0 = self.pos[:n_tok]
+        big = self._single and n_tok > _SMALL
+        if big:
+            bad_i = self._stats_single(self._prim_arr, pos0)  # type: ignore[arg-type]
+        else:
+            pos0_l = pos0.tolist()
+            self._stats_general(pos0_l)
+        self.seq_id_unq = sorted(self._seq_stats)
+
+        self._check_positions(b, has_token)
+        if big:
+            if bad_i >= 0:
+                s = self._prim[bad_i]
+                self._fail(f"init: sequence {s} positions are decreasing (not allowed)\n", "decreasing")
+        else:
+            self._check_order_general(pos0_l)
+        self.split_reset()
+
+    def _log_output_all(self) -> None:
+        self.log.append("init: embeddings required but some input tokens were not marked as outputs "
+                        "-> overriding\n")
+
+    def _take_small(self, b: BatchExt, n_tok: int, n_seq_max: int) -> tuple[bool, list[bool]]:
+        ids = b.ids
+        he = b.has_embd
+        has_token = ids[0] != TOKEN_NULL
+        has_embd = bool(he[0])
+        for i in range(n_tok):
+            if (ids[i] != TOKEN_NULL) != has_token or bool(he[i]) != has_embd:
+                self._fail("init: all entries in the batch must have the same content types\n",
+                           "content-types")
+        if not has_token and not has_embd:
+            self._fail("init: batch has neither token ids nor embeddings\n", "no-content")
+        if has_token:
+            n_vocab = b.n_vocab
+            for i, t in enumerate(ids):
+                if t < 0 or t >= n_vocab:
+                    self._fail(f"init: invalid token[{i}] = {int(t)}\n", "token")
+            self.token = np.array(ids, dtype=np.int32)
+        if has_embd:
+            self._take_embd(b)
+        if has_token:
+            self.pos = np.array([p[0] for p in b.pos], dtype=np.int32)
+        else:
+            pos4 = np.array(b.pos, dtype=np.int32).reshape(n_tok, MROPE_SECTIONS)
+            self.pos = pos4[:, : self.n_pos_per_embd].T.reshape(-1)
+        ins = b.seq_ins
+        single = True
+        for r in ins:
+            if len(r) != 1:
+                single = False
+                break
+        if single:
+            prim_l = [r[0] for r in ins]
+            for i, sid in enumerate(prim_l):
+                if sid < 0 or sid >= n_seq_max:
+                    self._fail(f"init: invalid seq_id[{i}][0] = {sid} >= {n_seq_max}\n", "seq_id")
+            self.seq_id = list(map(_ONE_SEQ.__getitem__, prim_l))
+        else:
+            self._take_seq_general(b, n_tok, n_seq_max)
+            prim_l = self._prim
+        self._prim = prim_l
+        self._single = single
+        return has_token, b.output
+
+    def _take_columns(self, b: BatchExt, n_tok: int, n_seq_max: int) -> tuple[bool, np.ndarray]:
         ids, has_embd_v, pos4, output = b.columns()
         has_token = bool(ids[0] != TOKEN_NULL)
         has_embd = bool(has_embd_v[0])
-        bad = np.flatnonzero(((ids != TOKEN_NULL) != has_token) | (has_embd_v != has_embd))
-        if bad.size:
-            self._fail("init: all entries in the batch must have the same content types\n", "content-types")
-        if not has_token and not has_embd:
-            self._fail("init: batch has neither token ids nor embeddings\n", "no-content")
-
+        # the usual token batch first, with a few reductions: every id in range means every
+        # entry has a token (no content-type or token error), so only the embedding flags remain
+        clean = has_token and ids.min() >= 0 and ids.max() < b.n_vocab and \
+            bool(has_embd_v.all() if has_embd else not has_embd_v.any())
+        if not clean:
+            if (((ids != TOKEN_NULL) != has_token) | (has_embd_v != has_embd)).any():
+                self._fail("init: all entries in the batch must have the same content types\n",
+                           "content-types")
+            if not has_token and not has_embd:
+                self._fail("init: batch has neither token ids nor embeddings\n", "no-content")
+            if has_token:
+                bad = (ids < 0) | (ids >= b.n_vocab)
+                if bad.any():
+                    i = int(bad.argmax())
+                    self._fail(f"init: invalid token[{i}] = {int(ids[i])}\n", "token")
         if has_token:
-            bad = np.flatnonzero((ids < 0) | (ids >= b.n_vocab))
-            if bad.size:
-                i = int(bad[0])
-                self._fail(f"init: invalid token[{i}] = {int(ids[i])}\n", "token")
             self.token = ids.astype(np.int32)
         if has_embd:
-            # the rows in the order they were set, regardless of each entry's embd_off
-            # (init copies the raw array): kept as the reference does it
-            flat = b.embd
-            self.embd = flat[: (flat.size // self.n_embd) * self.n_embd].reshape(-1, self.n_embd) \
-                if self.n_embd else flat.reshape(0, 0)
+            self._take_embd(b)
 
         if has_token:
             self.pos = pos4[:, 0].copy()
         else:
             self.pos = np.ascontiguousarray(pos4[:, : self.n_pos_per_embd].T).reshape(-1)
 
-        ins = b.seq_ins
-        single = min(map(len, ins)) == 1 == max(map(len, ins))  # the common case, checked with numpy
-        if single:
-            prim_l = [r[0] for r in ins]
-            prim = np.asarray(prim_l, dtype=np.int64)
-            bad = np.flatnonzero((prim < 0) | (prim >= n_seq_max))
-            if bad.size:
-                i = int(bad[0])
+        sc = b.seq_column()
+        if sc is not None:
+            prim_l, prim = sc
+            bad = None if prim.min() >= 0 and prim.max() < n_seq_max else (prim < 0) | (prim >= n_seq_max)
+            if bad is not None:
+                i = int(bad.argmax())
                 self._fail(f"init: invalid seq_id[{i}][0] = {prim_l[i]} >= {n_seq_max}\n", "seq_id")
-            self.seq_id = list(map(_ONE_SEQ.__getitem__, prim_l))
+            self._seq_id = None  # built from _prim on first use
+            self._prim = prim_l
+            self._prim_arr = prim
+            self._single = True
         else:
-            self.seq_id = [b.seq_ids(i) for i in range(n_tok)]
-            for i, sids in enumerate(self.seq_id):
-                for k, sid in enumerate(sids):
-                    if sid < 0 or sid >= n_seq_max:
-                        self._fail(f"init: invalid seq_id[{i}][{k}] = {sid} >= {n_seq_max}\n", "seq_id")
-            prim_l = [sids[0] if sids else -1 for sids in self.seq_id]
-        self._prim = prim_l
-        self._single = single
+            self._take_seq_general(b, n_tok, n_seq_max)
+            self._single = False
+        return has_token, output
 
-        if output_all and not output.all():
-            self.log.append("init: embeddings required but some input tokens were not marked as outputs "
-                            "-> overriding\n")
-            output = np.ones(n_tok, np.int8)
-        self.output = output
-        self.n_tokens = n_tok
-        self.n_outputs = int(np.count_nonzero(output))
+    def _take_embd(self, b: BatchExt) -> None:
+        # the rows in the order they were set, regardless of each entry's embd_off
+        # (init copies the raw array): kept as the reference does it
+        flat = b.embd
+        self.embd = flat[: (flat.size // self.n_embd) * self.n_embd].reshape(-1, self.n_embd) \
+            if self.n_embd else flat.reshape(0, 0)
 
-        # per-seq positions (first section only for M-RoPE embeddings), coupling records and the
-        # sequence set of each token
-        pos0 = self.pos[:n_tok]
-        if single and n_tok <= _SMALL:
-            self._stats_general(pos0.tolist())  # plain Python beats numpy's call overhead here
-        elif single:
-            self._stats_single(prim, pos0)
+    def _take_seq_general(self, b: BatchExt, n_tok: int, n_seq_max: int) -> None:
+        self.seq_id = [b.seq_ids(i) for i in range(n_tok)]
+        for i, sids in enumerate(self.seq_id):
+            for k, sid in enumerate(sids):
+                if sid < 0 or sid >= n_seq_max:
+                    self._fail(f"init: invalid seq_id[{i}][{k}] = {sid} >= {n_seq_max}\n", "seq_id")
+        self._prim = [sids[0] if sids else -1 for sids in self.seq_id]
+
+    def _stats_single(self, prim: np.ndarray, pos0: np.ndarray) -> int:
+        """Per-seq stats of a batch with one sequence per token, vectorized; returns the batch
+        index that decides the "decreasing positions" error (-1: none), which init reports only
+        after the position checks, as the reference orders them."""
+        n = prim.size
+        pos = pos0.astype(np.int64)  # differences below must not wrap
+        if (prim[1:] >= prim[:-1]).all():
+            order = None  # grouped by seq already (the usual layout): batch order
+            sp, ps = prim, pos
         else:
-            self._stats_general(pos0.tolist())
-        for s in sorted(self._seq_stats):
-            self.seq_idx[s] = len(self.seq_id_unq)
-            self.seq_id_unq.append(s)
-
-        self._check_positions(b, has_token)
-        if single and n_tok > _SMALL:
-            self._check_order_single(prim, pos0)
-        else:
-            self._check_order_general(pos0.tolist())
-        self.split_reset()
-
-    def _stats_single(self, prim: np.ndarray, pos0: np.ndarray) -> None:
-        order = np.argsort(prim, kind="stable")  # batch indices grouped by seq, in batch order
-        sp = prim[order]
-        cuts = np.flatnonzero(sp[1:] != sp[:-1]) + 1
-        starts = np.concatenate(([0], cuts))
-        ends = np.concatenate((cuts, [sp.size]))
-        by_pos = np.lexsort((pos0, prim))  # grouped by seq (same groups), positions increasing
-        pp = pos0[by_pos]
-        new = np.concatenate(([1], (sp[1:] != sp[:-1]) | (pp[1:] != pp[:-1])))
-        n_distinct = np.add.reduceat(new, starts)
+            order = prim.argsort(kind="stable")  # batch indices grouped by seq, in batch order
+            sp, ps = prim[order], pos[order]
+        brk = sp[1:] != sp[:-1]
+        cuts = (brk.nonzero()[0] + 1).tolist()
+        starts = [0, *cuts]
+        ends = [*cuts, n]
+        e1 = [e - 1 for e in ends]
         seqs = sp[starts].tolist()
-        self.seq_set = list(map(_SEQ_BIT.__getitem__, self._prim))
-        self._seq_stats = dict(zip(seqs, zip(pp[starts].tolist(), pp[ends - 1].tolist(), n_distinct.tolist(),
-                                             strict=True), strict=True))
-        order_l = order.tolist()
-        for s, a, e in zip(seqs, starts.tolist(), ends.tolist(), strict=True):
-            self.seq_set_map[1 << s] = order_l[a:e]
+        self._groups = (seqs, starts, ends, order)
+        self._seq_set = None
+        self._seq_set_map = None
+        step = ps[1:] - ps[:-1]
+        if ((step == 1) | brk).all():
+            # every seq's positions go up by one in batch order: min first, max last, all distinct,
+            # and only a first position below -1 can be "decreasing" (each seq starts from -1)
+            lo = ps[starts].tolist()
+            hi = ps[e1].tolist()
+            nd = [e - a for a, e in zip(starts, ends, strict=True)]
+            firsts = [a if order is None else int(order[a])
+                      for a, p in zip(starts, lo, strict=True) if p < -1]
+            bad_i = min(firsts) if firsts else -1
+        else:
+            # (seq, position) sorted as one int64 key (seq ids < 256, positions int32): grouped
+            # by seq like ``sp``, positions increasing inside each group
+            key = (prim << 32) + pos
+            key.sort()
+            chg = np.zeros(n, np.int64)  # key changes so far: distinct positions per group
+            np.cumsum(key[1:] != key[:-1], out=chg[1:])
+            base = sp[starts] << 32
+            lo = (key[starts] - base).tolist()
+            hi = (key[e1] - base).tolist()
+            nd = (chg[e1] - chg[starts] + 1).tolist()
+            # a position below the previous one of the same seq (in batch order), or a first
+            # position below -1
+            bad = np.empty(n, bool)
+            bad[0] = ps[0] < -1
+            np.less(ps[1:], np.where(brk, -1, ps[:-1]), out=bad[1:])
+            if bad.any():
+                bad_i = int(bad.nonzero()[0].min()) if order is None else int(order[bad].min())
+            else:
+                bad_i = -1
+        self._seq_stats = dict(zip(seqs, zip(lo, hi, nd, strict=True), strict=True))
+        return bad_i
 
     def _stats_general(self, pos0: list[int]) -> None:
         seq_pos: dict[int, set[int]] = {}
+        seq_set: list[int] = []
+        seq_set_map: dict[int, list[int]] = {}
+        self._seq_set = seq_set
+        self._seq_set_map = seq_set_map
         for i, sids in enumerate(self.seq_id):
             p = pos0[i]
             mask = 0
@@ -189,23 +349,9 @@ class BatchAllocr:
                     self.seq_cpl.add((s1, sids[0]))
                     self.has_cpl = True
                 mask |= 1 << s1
-            self.seq_set.append(mask)
-            self.seq_set_map.setdefault(mask, []).append(i)
+            seq_set.append(mask)
+            seq_set_map.setdefault(mask, []).append(i)
         self._seq_stats = {s: (min(ps), max(ps), len(ps)) for s, ps in seq_pos.items()}
-
-    def _check_order_single(self, prim: np.ndarray, pos0: np.ndarray) -> None:
-        # one sequence per token: sets cannot conflict; a position below the previous one of the
-        # same sequence (in batch order) is the first "decreasing" error
-        # (each sequence starts from position -1, so a first position below -1 also counts)
-        order = np.argsort(prim, kind="stable")
-        sp, ps = prim[order], pos0[order]
-        same = np.concatenate(([False], sp[1:] == sp[:-1]))
-        prev = np.concatenate(([-1], ps[:-1]))
-        bad = np.flatnonzero(ps < np.where(same, prev, -1))
-        if bad.size:
-            i = int(order[bad].min())
-            s = self._prim[i]
-            self._fail(f"init: sequence {s} positions are decreasing (not allowed)\n", "decreasing")
 
     def _check_order_general(self, pos0: list[int]) -> None:
         # a sequence must keep to one family of sequence sets, with non-decreasing positions.
@@ -290,10 +436,12 @@ class BatchAllocr:
             return None
         # at least one token, even for n_ubatch == 0
         end = min(n, cur + max(1, n_ubatch))
-        idxs = list(range(cur, end))
-        used[cur:end] = [True] * (end - cur)
-        self.n_used += len(idxs)
-        return self._ubatch_add(idxs, len(idxs), False)
+        k = end - cur
+        # the run is taken whole, used or not, as the reference's loop does
+        used[cur:end] = [True] * k
+        self._scan_from = end  # every token before ``end`` is used now
+        self.n_used += k
+        return self._ubatch_run(cur, end)
 
     def split_equal(self, n_ubatch: int, sequential: bool, n_keep_tail: int = 0) -> UBatch | None:
         """Equal-length runs of non-overlapping sequence sets (None when done, or when
@@ -311,20 +459,31 @@ class BatchAllocr:
         n_seqs = len(cur_sets)
         if n_seqs == 0:
             return None
-        lists = [self.seq_set_map[m] for m in cur_sets]
+        set_map = self.seq_set_map
+        lists = [set_map[m] for m in cur_sets]
         # each set's tokens are consumed front to back (here and by the keep-tail give-back), so
         # the unused ones are a suffix of its list starting at its first unused token
-        cur = [self._set_next.get(m, 0) for m in cur_sets]
-        for s in range(n_seqs):
-            while used[lists[s][cur[s]]]:
-                cur[s] += 1
-        # rows of one token per set: until a set runs out, or (rows + 1) * n_seqs > n_ubatch
-        rows = min(max(1, n_ubatch // n_seqs), min(len(lists[s]) - cur[s] for s in range(n_seqs)))
-        per_seq = [lists[s][cur[s]: cur[s] + rows] for s in range(n_seqs)]
-        for s in range(n_seqs):
-            for idx in per_seq[s]:
-                used[idx] = True
-            cur[s] += rows
+        nxt = self._set_next
+        cur = []
+        rows = max(1, n_ubatch // n_seqs)
+        for m, lst in zip(cur_sets, lists, strict=True):
+            k = nxt.get(m, 0)
+            while used[lst[k]]:
+                k += 1
+            cur.append(k)
+            # rows of one token per set: until a set runs out, or (rows + 1) * n_seqs > n_ubatch
+            rows = min(rows, len(lst) - k)
+        per_seq = []
+        for s, lst in enumerate(lists):
+            k = cur[s]
+            part = lst[k: k + rows]
+            per_seq.append(part)
+            if part[-1] - part[0] == rows - 1:
+                used[part[0]: part[-1] + 1] = [True] * rows  # a run of the batch (lists increase)
+            else:
+                for idx in part:
+                    used[idx] = True
+            cur[s] = k + rows
         self.n_used += rows * n_seqs
         if n_keep_tail > 0:
             if not n_ubatch > n_keep_tail:
@@ -333,7 +492,14 @@ class BatchAllocr:
             n_seqs = self._keep_tail(lists, cur, per_seq, n_ubatch, n_keep_tail)
         for s in range(len(cur_sets)):
             self._set_next[cur_sets[s]] = cur[s] if s < n_seqs else cur[s] - len(per_seq[s])
-        idxs = [i for s in range(n_seqs) for i in per_seq[s]]
+        idxs = list(chain.from_iterable(per_seq[:n_seqs]))
+        if self._single:
+            # one sequence per set: the seq ids come per set, not per token
+            sq = [m.bit_length() - 1 for m in cur_sets[:n_seqs]]
+            seq_id: list[tuple[int, ...]] = []
+            for s in range(n_seqs):
+                seq_id += [_ONE_SEQ[sq[s]]] * len(per_seq[s])
+            return self._ubatch_add(idxs, n_seqs, True, seq_id=seq_id, seq_id_unq=sorted(sq))
         return self._ubatch_add(idxs, n_seqs, True)
 
     def _pick_sets_scan(self, n_ubatch: int, sequential: bool) -> list[int]:
@@ -384,9 +550,16 @@ class BatchAllocr:
         sequence s, then s + 1 at its first unused token after that one, and so on until a
         sequence has none left after the previous one's."""
         heads = []
+        used = self.used
+        nxt = self._set_next
         for m, lst in self.seq_set_map.items():
-            k = self._set_first_unused(m)
-            if k < len(lst):
+            # (_set_first_unused, inlined: this runs for every set on every call)
+            k = nxt.get(m, 0)
+            n = len(lst)
+            while k < n and used[lst[k]]:
+                k += 1
+            nxt[m] = k
+            if k < n:
                 heads.append((lst[k], m))
         if not heads:
             return []
@@ -472,7 +645,7 @@ class BatchAllocr:
         if self._single:
             # one sequence per token: "subset of the current set" means "same sequence", so the
             # ubatch is the next run of that sequence's unused tokens (consumed front to back)
-            mask = self.seq_set[cur]
+            mask = _SEQ_BIT[self._prim[cur]]
             lst = self.seq_set_map[mask]
             k = self._set_next.get(mask, 0)
             while used[lst[k]]:
@@ -482,7 +655,8 @@ class BatchAllocr:
                 used[i] = True
             self.n_used += len(idxs)
             self._set_next[mask] = k + len(idxs)
-            return self._ubatch_add(idxs, 1, True)
+            arr = self._set_arr.get(mask)
+            return self._ubatch_add(idxs, 1, True, None if arr is None else arr[k: k + len(idxs)].copy())
         cur_set = self.seq_set[cur]
         idxs: list[int] = []
         while True:
@@ -499,9 +673,65 @@ class BatchAllocr:
             cur_set = self.seq_set[cur]
         return self._ubatch_add(idxs, 1, True)
 
-    def _ubatch_add(self, idxs: list[int], n_seqs: int, equal_seqs: bool) -> UBatch:
+    def _seq_id_unq(self, idxs) -> list[int]:
+        # the sequences of the ubatch's tokens, increasing
+        if self._single:
+            return sorted(set(map(self._prim.__getitem__, idxs)))
+        unq = 0
+        for m in set(map(self.seq_set.__getitem__, idxs)):
+            unq |= m
+        out = []
+        while unq:
+            low = unq & -unq
+            out.append(low.bit_length() - 1)
+            unq ^= low
+        return out
+
+    def _ubatch_run(self, a: int, b: int, n_seqs: int = 0, equal_seqs: bool = False) -> UBatch:
+        """``_ubatch_add`` for the tokens ``a .. b-1`` in order: slices, no gather (``n_seqs``
+        0: one per token, as split_simple counts them)."""
+        n_tokens = b - a
+        if n_seqs == 0:
+            n_seqs = n_tokens
+        n_pos = self.n_pos_per_embd
+        if self.token is not None:
+            pos = np.tile(self.pos[a:b], n_pos) if n_pos > 1 else self.pos[a:b].copy()
+        else:
+            pos = self.pos.reshape(n_pos, self.n_tokens)[:, a:b].reshape(-1)
+            if n_pos == 1:
+                pos = pos.copy()
+        output = self.output[a:b].copy()
+        if n_tokens <= _SMALL:
+            self.out_ids.extend(i for i, o in enumerate(output.tolist(), a) if o)
+        else:
+            nz = output.nonzero()[0]
+            if nz.size:
+                self.out_ids.extend((nz + a).tolist())
+        if self._single:
+            seq_id_unq = [self._prim[a]] if n_seqs == 1 else sorted(set(self._prim[a:b]))
+        else:
+            seq_id_unq = self._seq_id_unq(range(a, b))
+        return UBatch(
+            equal_seqs=equal_seqs, n_tokens=n_tokens, n_seq_tokens=n_tokens // n_seqs, n_seqs=n_seqs,
+            n_seqs_unq=len(seq_id_unq), n_pos=n_pos,
+            token=None if self.token is None else self.token[a:b].copy(),
+            embd=None if self.embd is None else self.embd[a:b].copy(),
+            pos=pos.astype(np.int32, copy=False), seq_id_unq=seq_id_unq,
+            seq_id=self._seq_id[a:b] if self._seq_id is not None else list(map(_ONE_SEQ.__getitem__,
+                                                                                self._prim[a:b])),
+            output=output, batch_idxs=np.arange(a, b, dtype=np.int32),
+        )
+
+    def _ubatch_add(self, idxs: list[int], n_seqs: int, equal_seqs: bool, ix: np.ndarray | None = None,
+                    seq_id: list[tuple[int, ...]] | None = None,
+                    seq_id_unq: list[int] | None = None) -> UBatch:
+        # ``ix``, ``seq_id``, ``seq_id_unq``: given when the caller has them at hand
         n_tokens = len(idxs)
-        ix = np.asarray(idxs, dtype=np.int32)
+        if n_seqs == 1 and idxs[-1] - idxs[0] == n_tokens - 1:
+            # one set's tokens (always increasing) with no gap: a run of the batch
+            return self._ubatch_run(idxs[0], idxs[-1] + 1, 1, equal_seqs)
+        if ix is None:
+            ix = np.array(idxs, dtype=np.int32)
         n_pos = self.n_pos_per_embd
         if self.token is not None:
             # text tokens: the one position is broadcast to every M-RoPE section
@@ -509,12 +739,17 @@ class BatchAllocr:
         else:
             pos = self.pos.reshape(n_pos, self.n_tokens)[:, ix].reshape(-1)
         output = self.output[ix]
-        self.out_ids.extend(ix[output != 0].tolist())
-        seq_id = list(map(self.seq_id.__getitem__, idxs))
-        unq = 0
-        for m in set(map(self.seq_set.__getitem__, idxs)):
-            unq |= m
-        seq_id_unq = [s for s in range(self.n_seq_max) if unq >> s & 1]
+        if n_tokens <= _SMALL:
+            self.out_ids.extend(i for i, o in zip(idxs, output.tolist(), strict=True) if o)
+        else:
+            self.out_ids.extend(ix[output != 0].tolist())
+        if seq_id is None:
+            if self._seq_id is not None:
+                seq_id = list(map(self._seq_id.__getitem__, idxs))
+            else:
+                seq_id = list(map(_ONE_SEQ.__getitem__, map(self._prim.__getitem__, idxs)))
+        if seq_id_unq is None:
+            seq_id_unq = self._seq_id_unq(idxs)
         return UBatch(
             equal_seqs=equal_seqs, n_tokens=n_tokens, n_seq_tokens=n_tokens // n_seqs, n_seqs=n_seqs,
             n_seqs_unq=len(seq_id_unq), n_pos=n_pos,

@@ -64,7 +64,18 @@ class Batch:
             self.output = np.asarray(self.output, dtype=bool).reshape(-1)
             if self.output.shape[0] != n:
                 raise BatchError(f"{self.output.shape[0]} output flags for {n} tokens", reason="shape")
-        self._rows = self._seq_rows(self.seq_ids, n)
+        # one seq id per token as an int64 array (int / 1-D array forms): to_ext skips the lists
+        self._col: np.ndarray | None = None
+        if isinstance(self.seq_ids, int | np.integer) and -(1 << 63) <= int(self.seq_ids) < 1 << 63:
+            self._col = np.full(n, int(self.seq_ids), np.int64)
+            self._rows: list[list[int]] | None = None
+        elif isinstance(self.seq_ids, np.ndarray) and self.seq_ids.ndim == 1:
+            if self.seq_ids.shape[0] != n:
+                raise BatchError(f"{self.seq_ids.shape[0]} seq id entries for {n} tokens", reason="shape")
+            self._col = self.seq_ids.astype(np.int64)
+            self._rows = None
+        else:
+            self._rows = self._seq_rows(self.seq_ids, n)
 
     @property
     def n_tokens(self) -> int:
@@ -108,4 +119,4 @@ class Batch:
         rows = self._rows
         return from_legacy(ext, n_tokens=n, token=self.tokens, embd=self.embd, pos=pos,
                            n_seq_id=None if rows is None else [len(r) for r in rows], seq_id=rows,
-                           logits=logits, n_embd_row=n_embd_row)
+                           logits=logits, n_embd_row=n_embd_row, seq_col=self._col)

@@ -492,6 +492,9 @@ def _recursion_headroom(frames: int) -> Iterator[None]:
         sys.setrecursionlimit(frames)
     try:
         yield
+    except RecursionError:
+        # a safety net only (e.g. another thread lowered the limit meanwhile)
+        raise JSONSchemaError("schema nesting too deep", reason="too-deep") from None
     finally:
         if sys.getrecursionlimit() == frames and old < frames:
             sys.setrecursionlimit(old)

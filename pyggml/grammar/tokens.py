@@ -31,15 +31,6 @@ _CharSet = tuple[bool, tuple[tuple[int, int], ...]]  # (positive, code point ran
 _CHAR_TYPES = (CHAR, CHAR_NOT, CHAR_ANY)
 
 
-class _Node:
-    __slots__ = ("children", "ends", "inner", "end")
-
-    def __init__(self) -> None:
-        self.children: dict[int, _Node] = {}
-        self.ends: list[tuple[int, tuple[int, int]]] = []  # (token, partial) ending here
-        self.inner = self.end = 0  # dfs ranges: [inner, end) = tokens strictly below
-
-
 class TokenIndex:
     """Per-vocabulary structures, built once: each token's status (dead: empty or NUL-led
     piece; EOG; live) and the trie of live tokens' code points (decoded from a clean UTF-8
@@ -50,7 +41,7 @@ class TokenIndex:
     def __init__(self, vocab: GrammarVocab, n_tokens: int) -> None:
         self.n_tokens = n_tokens
         self.status = np.zeros(n_tokens, dtype=np.int8)
-        root = _Node()
+        keyed: list[tuple[tuple[int, ...], int, int, int]] = []  # (code points, token, partial)
         for t in range(n_tokens):
             piece = vocab.piece(t)
             if vocab.is_eog(t):
@@ -59,57 +50,69 @@ class TokenIndex:
                 self.status[t] = _DEAD
             else:
                 self.status[t] = _LIVE
-                cps, partial = decode_utf8(piece, (0, 0))
-                node = root
-                for cp in cps[:-1]:
-                    nxt = node.children.get(cp)
-                    if nxt is None:
-                        nxt = node.children[cp] = _Node()
-                    node = nxt
-                node.ends.append((t, partial))
-        # depth-first numbering of tokens: a node's own tokens, then its subtrees in cp order
-        order: list[int] = []
-        ends_at: list[_Node] = []
-        todo: list[tuple[_Node, bool]] = [(root, False)]
-        while todo:
-            node, done = todo.pop()
-            if done:
-                node.end = len(order)
-                continue
-            for t, _ in node.ends:
-                order.append(t)
-                ends_at.append(node)
-            node.inner = len(order)
-            todo.append((node, True))
-            for k in sorted(node.children, reverse=True):
-                todo.append((node.children[k], False))
-        # breadth-first node arrays: children of a node are consecutive ids, one level after another
-        bfs: list[_Node] = [root]
-        cps_in: list[int] = [0]
-        child_lo: list[int] = []
-        child_hi: list[int] = []
-        i = 0
-        while i < len(bfs):
-            node = bfs[i]
-            child_lo.append(len(bfs))
-            for k in sorted(node.children):
-                bfs.append(node.children[k])
-                cps_in.append(k)
-            child_hi.append(len(bfs))
-            i += 1
-        node_id = {id(n): j for j, n in enumerate(bfs)}
-        self.child_lo = np.array(child_lo, dtype=np.int64)
-        self.child_hi = np.array(child_hi, dtype=np.int64)
-        self.edge_cp = np.array(cps_in, dtype=np.int64)          # (n_nodes,) code point into the node
-        self.inner = np.array([n.inner for n in bfs], dtype=np.int64)
-        self.end = np.array([n.end for n in bfs], dtype=np.int64)
-        self.order = np.array(order, dtype=np.int64)              # dfs index -> token
-        self.rank = np.full(n_tokens, -1, dtype=np.int64)         # token -> dfs index (-1: not live)
-        self.rank[self.order] = np.arange(len(order))
-        partial_of = {t: p for n in bfs for t, p in n.ends}
-        self.term_node = np.array([node_id[id(n)] for n in ends_at], dtype=np.int64)  # per dfs index
-        self.term_rem = np.array([partial_of[t][1] for t in order], dtype=np.int64)
-        self.term_val = np.array([partial_of[t][0] for t in order], dtype=np.int64)
+                try:
+                    # strictly valid UTF-8 decodes the same as the reference's decode_utf8,
+                    # with nothing pending at its end
+                    key = tuple(map(ord, piece.decode("utf-8")))
+                    keyed.append((key, t, 0, 0))
+                except UnicodeDecodeError:
+                    cps, (val, rem) = decode_utf8(piece, (0, 0))
+                    keyed.append((tuple(cps[:-1]), t, val, rem))
+        # Sorted by code points (then id), the tokens come in the trie's depth-first order: a
+        # node's own tokens first, then its subtrees in code point order ("dfs index").  Nodes
+        # are created in preorder where a key leaves the previous key's prefix.
+        keyed.sort()
+        n_live = len(keyed)
+        depth: list[int] = [0]
+        edge: list[int] = [0]
+        parent: list[int] = [-1]
+        inner: list[int] = [0]
+        end: list[int] = [0]
+        term: list[int] = []
+        path: list[int] = [0]     # path[d]: the node of the current key's prefix of length d
+        prev: tuple[int, ...] = ()
+        for i, (key, _, _, _) in enumerate(keyed):
+            lcp, m = 0, min(len(key), len(prev))
+            while lcp < m and key[lcp] == prev[lcp]:
+                lcp += 1
+            for node in path[lcp + 1:]:
+                end[node] = i
+            del path[lcp + 1:]
+            for d in range(lcp + 1, len(key) + 1):
+                node = len(depth)
+                depth.append(d)
+                edge.append(key[d - 1])
+                parent.append(path[-1])
+                inner.append(i)
+                end.append(i)
+                path.append(node)
+            node = path[len(key)]
+            if inner[node] == i:
+                inner[node] = i + 1   # one more of the node's own tokens
+            term.append(node)
+            prev = key
+        for node in path:
+            end[node] = n_live
+        # breadth-first layout: by depth, then preorder; a node's children are then
+        # consecutive, in code point order, in the order of their parents
+        n_nodes = len(depth)
+        bfs = np.lexsort((np.arange(n_nodes), np.array(depth, dtype=np.int64)))
+        pos = np.empty(n_nodes, dtype=np.int64)
+        pos[bfs] = np.arange(n_nodes)
+        par = np.array(parent, dtype=np.int64)[bfs][1:]
+        counts = np.bincount(pos[par], minlength=n_nodes)
+        self.child_lo = 1 + np.cumsum(counts) - counts
+        self.child_hi = self.child_lo + counts
+        self.edge_cp = np.array(edge, dtype=np.int64)[bfs]          # (n_nodes,) code point into the node
+        self.inner = np.array(inner, dtype=np.int64)[bfs]
+        self.end = np.array(end, dtype=np.int64)[bfs]
+        self.order = np.array([k[1] for k in keyed], dtype=np.int64)  # dfs index -> token
+        self.rank = np.full(n_tokens, -1, dtype=np.int64)            # token -> dfs index (-1: not live)
+        self.rank[self.order] = np.arange(n_live)
+        self.term_node = pos[np.array(term, dtype=np.int64)] if term else np.zeros(0, dtype=np.int64)
+        self.term_rem = np.array([k[3] for k in keyed], dtype=np.int64)
+        self.term_val = np.array([k[2] for k in keyed], dtype=np.int64)
+        child_lo, child_hi, cps_in = self.child_lo.tolist(), self.child_hi.tolist(), self.edge_cp.tolist()
         # plain lists for the node-by-node walk of sparse levels
         self.child_lo_l: list[int] = child_lo
         self.child_hi_l: list[int] = child_hi

@@ -114,13 +114,10 @@ class KVCache:
                 hit = np.flatnonzero(inr & c.seq_t[seq_id])
                 freed = c.seq_rm_idxs(hit, seq_id).tolist()
             else:
-                # every cell whose position is in range, including empty ones when p0 <= -1
+                # every cell whose position is in range (p0 >= 0 here, so never an empty one)
                 hit = np.flatnonzero(inr)
-                freed = []
-                for i in hit.tolist():
-                    if c.pos[i] != -1:
-                        c.rm(i)
-                    freed.append(i)
+                c.clear_idxs(hit[c.pos[hit] != -1])
+                freed = hit.tolist()
             if freed and freed[0] < self.heads[st]:
                 self.heads[st] = freed[0]
         return True
@@ -135,9 +132,7 @@ class KVCache:
                 return
             p0, p1 = self._range(p0, p1)
             c = self.cells[s0]
-            for i in np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[src]).tolist():
-                if not c.seq[i, dst]:
-                    c.seq_add(i, dst)
+            c.seq_add_idxs(np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[src] & ~c.seq_t[dst]), dst)
             return
         full = not (0 < p0 and p0 + 1 < self.size) and not (0 < p1 and p1 + 1 < self.size)
         if not full:
@@ -147,23 +142,23 @@ class KVCache:
         # the reference replays each cell as pos_set(pos - shift), seq_add, pos_add(shift); the
         # intermediate position can be negative after a seq_div (its assert is compiled out), the
         # end result is the source cell's pos and shift
-        for i in np.flatnonzero(a.seq_t[src]).tolist():
-            shift = int(a.shift[i])
-            b.pos[i] = a.pos[i]
-            b.seq[i, dst] = True
-            if shift:
-                b.shift[i] = shift
-                b.has_shift = True
-            b.ext_set(i, int(a.ext_x[i]), int(a.ext_y[i]), int(a.ext_tok[i]))
+        ix = np.flatnonzero(a.seq_t[src])
+        b.pos[ix] = a.pos[ix]
+        b.seq_t[dst, ix] = True
+        b.shift[ix] = a.shift[ix]
+        b.has_shift = bool(a.shift[ix].any())
+        b.ext_x[ix] = a.ext_x[ix]
+        b.ext_y[ix] = a.ext_y[ix]
+        b.ext_tok[ix] = a.ext_tok[ix]
         self.heads[s1] = self.heads[s0]
         self.pending_copies.append((s0, s1))
 
     def seq_keep(self, seq_id: int) -> None:
         st = self._stream(seq_id)
         c = self.cells[st]
-        freed = [i for i in range(c.size) if c.seq_keep(i, seq_id)]
-        if freed and freed[0] < self.heads[st]:
-            self.heads[st] = freed[0]
+        freed = c.seq_keep_all(seq_id)
+        if freed.size and freed[0] < self.heads[st]:
+            self.heads[st] = int(freed[0])
 
     def seq_add(self, seq_id: int, p0: int, p1: int, shift: int) -> None:
         """Shift the positions of ``seq_id`` in [p0, p1) by ``shift``; cells pushed below 0 are
@@ -177,9 +172,8 @@ class KVCache:
         if p0 == p1:
             return
         c = self.cells[st]
-        hit = np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[seq_id]).tolist()
-        freed = [i for i in hit if c.pos_add(i, shift)]
-        self.heads[st] = freed[0] if freed else 0
+        freed = c.pos_add_idxs(np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[seq_id]), shift)
+        self.heads[st] = int(freed[0]) if freed.size else 0
 
     def seq_div(self, seq_id: int, p0: int, p1: int, d: int) -> None:
         st = self._stream(seq_id)
@@ -191,8 +185,7 @@ class KVCache:
         if p0 == p1:
             return
         c = self.cells[st]
-        for i in np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[seq_id]).tolist():
-            c.pos_div(i, d)
+        c.pos_div_idxs(np.flatnonzero((c.pos >= p0) & (c.pos < p1) & c.seq_t[seq_id]), d)
 
     # ------------------------------------------------------------------ placement
     def find_slot(self, ub: UBatch, cont: bool = False) -> SlotInfo | None:

@@ -332,6 +332,96 @@ class KVCells:
         self.ext_tok[freed] = TOKEN_NULL
         return freed
 
+    # ---- whole-sequence forms of the cell ops (KVCache's seq_* run these once per call instead
+    # of once per cell; same results as the per-cell loops of the reference)
+    def clear_idxs(self, idxs) -> None:
+        """``rm`` of each (non-empty) cell of ``idxs``."""
+        ix = np.asarray(idxs, dtype=np.int64)
+        if not ix.size:
+            return
+        if ix.min() < 0 or ix.max() >= self.size or bool((self.pos[ix] == -1).any()):
+            bad = ix[(ix < 0) | (ix >= self.size)]
+            self._need_used(int(bad[0]) if bad.size else int(ix[self.pos[ix] == -1][0]))
+        rows = self.seqs_present()
+        if rows.size:
+            self.seq_t[_grid(rows, ix)] = False
+        self.pos[ix] = -1
+        self.shift[ix] = 0
+        self.ext_x[ix] = 0
+        self.ext_y[ix] = 0
+        self.ext_tok[ix] = TOKEN_NULL
+
+    def seq_keep_all(self, s: int) -> np.ndarray:
+        """``seq_keep(i, s)`` for every cell (checked before any change); the cells that became
+        empty, increasing."""
+        rows = self.seqs_present()
+        anyseq = self.seq_t[rows].any(axis=0) if rows.size else np.zeros(self.size, bool)
+        bad = np.flatnonzero((self.pos != -1) & ~anyseq)
+        if bad.size:
+            raise KVCellsError(f"seq_keep: cell {int(bad[0])} is used but holds no sequence")
+        drop = np.flatnonzero(anyseq & ~self.seq_t[s])
+        # every other sequence leaves every cell: the cells of s keep s only, the others empty
+        others = rows[rows != s]
+        if others.size:
+            self.seq_t[others] = False
+        self.pos[drop] = -1
+        self.shift[drop] = 0
+        self.ext_x[drop] = 0
+        self.ext_y[drop] = 0
+        self.ext_tok[drop] = TOKEN_NULL
+        return drop
+
+    def seq_add_idxs(self, idxs, s: int) -> None:
+        """``seq_add(i, s)`` for each cell of ``idxs`` (non-empty cells that lack ``s``)."""
+        ix = np.asarray(idxs, dtype=np.int64)
+        if not ix.size:
+            return
+        self._need_used_all(ix)
+        if bool(self.seq_t[s, ix].any()):
+            raise KVCellsError(f"seq_add: cell {int(ix[self.seq_t[s, ix]][0])} already holds seq {s}")
+        self.seq_t[s, ix] = True
+
+    def pos_add_idxs(self, idxs, d: int) -> np.ndarray:
+        """``pos_add(i, d)`` for each cell of ``idxs``; the cells pushed below 0 (cleared, ext
+        kept), in ``idxs`` order."""
+        ix = np.asarray(idxs, dtype=np.int64)
+        if not ix.size:
+            return ix
+        self._need_used_all(ix)
+        # int32 arithmetic, wrapping like the scalar += on the array
+        self.pos[ix] += np.int32(d)
+        self.shift[ix] += np.int32(d)
+        self.has_shift = True
+        freed = ix[self.pos[ix] < 0]
+        if freed.size:
+            rows = self.seqs_present()
+            if rows.size:
+                self.seq_t[_grid(rows, freed)] = False
+            self.pos[freed] = -1
+            self.shift[freed] = 0
+        return freed
+
+    def pos_div_idxs(self, idxs, d: int) -> None:
+        """``pos_div(i, d)`` for each cell of ``idxs``."""
+        ix = np.asarray(idxs, dtype=np.int64)
+        if not ix.size:
+            return
+        self._need_used_all(ix)
+        if d <= 0:
+            raise KVCellsError(f"pos_div: divisor must be positive, got {d}")
+        old = self.pos[ix]
+        new = _cdiv(old, d).astype(np.int32)
+        self.pos[ix] = new
+        self.shift[ix] += old - new
+        self.has_shift = True
+
+    def _need_used_all(self, ix: np.ndarray) -> None:
+        if ix.min() < 0 or ix.max() >= self.size:
+            self._need_used(int(ix[(ix < 0) | (ix >= self.size)][0]))
+        empty = self.pos[ix] == -1
+        if bool(empty.any()):
+            self._need_used(int(ix[empty][0]))
+
     # ------------------------------------------------------------------ canonical dump
     def describe(self) -> dict:
         """The probe's state JSON for llama_kv_cells."""

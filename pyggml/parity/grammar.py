@@ -599,7 +599,7 @@ def token_cases(opts: Options, rng: random.Random) -> Iterator[Case]:
                     ours = Grammar.from_text(texts[gname], vocab=vocab)
                     theirs = ref.Grammar(texts[gname], model=handle)
                     yield from _generation(ctx, rng, f"token/{vname}/{gname}/{gi}", ours, theirs, n_steps,
-                                           walk_first=gi == 0)
+                                           walk_first=opts.full and gi == 0)
                     theirs.close()
             yield from _tokref_cases(opts, rng, ctx, Vocab.from_gguf(str(path)))
             yield from _lazy_cases(opts, rng, ctx, texts["json.gbnf"])

@@ -4,7 +4,7 @@ Each case compares the outcome for one schema text: the grammar text and the con
 warning line, or the error message (``pyggml.reference.json_schema.outcome``).  Corpora:
 ``tests/``: every schema of the reference's tests/test-json-schema-to-grammar.cpp;
 ``integration/``: the ``test_schema`` calls of tests/test-grammar-integration.cpp;
-``generated/``: seeded random schemas over all keywords (``json_schema_gen``), 600 by default,
+``generated/``: seeded random schemas over all keywords (``json_schema_gen``), 2,000 by default,
 20,000 with ``--full``; ``build/``: every fourth generated schema through ``build_grammar``'s
 ``add_schema`` under various rule names, with and without ``dotall``.
 """
@@ -19,7 +19,7 @@ from ..grammar.json_schema import build_conversion, convert
 from . import Case, Options
 from .json_schema_gen import generated_texts, integration_test_schemas, reference_test_schemas
 
-N_DEFAULT = 600
+N_DEFAULT = 2000
 N_FULL = 20_000
 
 

@@ -123,7 +123,6 @@ def _ours_info(v: Any) -> dict[str, Any]:
     return res
 
 
-
 # More corpus texts (bytes: some are not UTF-8).  BUILTIN stays as it is (the bench reads it).
 EXTRA_TEXTS: list[bytes] = [
     b"class Foo(Bar):\n\tdef __init__(self, *a, **kw) -> None:\n\t\tsuper().__init__()\n",
@@ -159,10 +158,6 @@ def long_text(rng: random.Random, n_bytes: int) -> bytes:
         out.append(p)
         size += len(p)
     return b" ".join(out)[:n_bytes]
-
-
-def _ref_vocab(name: str) -> Callable[[], Path]:
-    return lambda: corpus.reference_tree() / "models" / f"ggml-vocab-{name}.gguf"
 
 
 # name -> fixture (a path to a GGUF), one line per vocabulary, besides the reference's own

@@ -4,7 +4,7 @@ src/llama-vocab.cpp llm_tokenizer_plamo2 build/encode, llm_tokenizer_plamo2_sess
 The reference packs every token suffix into a table walked right to left; at each position
 the rows it visits are exactly the tokens that are prefixes of the remaining text, longest
 first, then an "unknown" row (one codepoint, byte fallback).  We keep the same candidates
-in the same order, found through a dict of token strings and a set of their prefixes:
+in the same order, found through a dict of every prefix of every token string:
 
 - a token's score is ``int32(round(score * 1e4))``; scores that are not finite or not above
   -20000000 (``INVALID_SCORE``) never match;
@@ -109,7 +109,10 @@ class PLaMo2Model:
                 raise TokenizerError(f"Byte token for <0x{i}> is not set (the reference throws)")
         self.byte_ids = byte_ids
         self.pieces = pieces
-        self.prefixes: set[str] = {s[:k] for s in pieces for k in range(1, len(s) + 1)}
+        # every prefix of a usable piece -> (id, integer score) if it is one, else None
+        self.walk: dict[str, tuple[int, int] | None] = dict.fromkeys(
+            {s[:k] for s in pieces for k in range(1, len(s))})
+        self.walk.update(pieces)
         # (non-space, space) pairs inside usable tokens: a cut there could split a token
         inner: set[str] = set()
         for s in pieces:
@@ -117,6 +120,9 @@ class PLaMo2Model:
                 k = m.start()
                 inner.add(s[k - 1 : k + 1])
         self.inner_cuts = inner
+        # cuts in front of whitespace, except after a char some token has there
+        before = sorted({p[0] for p in inner})
+        self.cut = re.compile("(?<=[^\\s" + "".join(re.escape(c) for c in before) + "])(?=\\s)")
         self.cache: dict[str, list[int]] = {}
         # pieces scored exactly UNKNOWN_SCORE stop the reference's row walks (see _encode_exact)
         self.stoppers = [p for p, (_, sc) in pieces.items() if sc == UNKNOWN_SCORE]
@@ -136,37 +142,31 @@ class PLaMo2Model:
 
     def encode_str(self, w: str, cps: list[int] | None = None) -> list[int]:
         """The DP over ``w`` (``cps``: the original codepoints where ``w`` had to replace one)."""
+        # The reference tries the pieces longest first, then the unknown row, keeping the first
+        # strictly better one.  Here the unknown row goes first and the pieces follow shortest
+        # first, each kept when not worse: the same winner, ties included.  (No piece scored
+        # UNKNOWN_SCORE occurs here: encode sends such texts to _encode_exact.)
         n = len(w)
-        pieces_get = self.pieces.get
-        prefixes = self.prefixes
+        walk_get = self.walk.get
         scores = [_INF] * (n + 1)
         scores[n] = 0
         plen = [1] * (n + 1)
         ptok = [-1] * (n + 1)
+        unk = -UNKNOWN_SCORE
         for i in range(n - 1, -1, -1):
-            cands: list[tuple[int, int, int]] = []
-            k = 1
-            while i + k <= n:
-                piece = w[i : i + k]
-                if piece not in prefixes:
-                    break
-                e = pieces_get(piece)
-                if e is not None:
-                    cands.append((k, e[0], e[1]))
-                k += 1
-            best = _INF
+            best = scores[i + 1] + unk
             bl = 1
             bt = -1
-            for k, tid, sc in reversed(cands):
-                s = scores[i + k] - sc
-                if s < best:
-                    best, bl, bt = s, k, tid
-                if sc == UNKNOWN_SCORE:
+            k = i + 1
+            while k <= n:
+                e = walk_get(w[i:k], 0)
+                if e == 0:
                     break
-            else:
-                s = scores[i + 1] - UNKNOWN_SCORE
-                if s < best:
-                    best, bl, bt = s, 1, -1
+                if e is not None:
+                    s = scores[k] - e[1]
+                    if s <= best:
+                        best, bl, bt = s, k - i, e[0]
+                k += 1
             scores[i] = best
             plen[i] = bl
             ptok[i] = bt
@@ -203,16 +203,14 @@ class PLaMo2Model:
             return self._encode_exact(w, cps)
         out: list[int] = []
         cache = self.cache
-        inner = self.inner_cuts
-        parts = _CUT.split(w)
-        chunk = parts[0]
-        for p in parts[1:]:
-            if chunk[-1] + p[0] in inner:
-                chunk += p
-                continue
-            self._extend_cached(chunk, cache, out)
-            chunk = p
-        self._extend_cached(chunk, cache, out)
+        for chunk in self.cut.split(w):
+            ids = cache.get(chunk)
+            if ids is None:
+                ids = self.encode_str(chunk)
+                if len(cache) > CACHE_LIMIT:
+                    cache.clear()
+                cache[chunk] = ids
+            out.extend(ids)
         return out
 
     def _encode_exact(self, w: str, cps: list[int] | None) -> list[int]:
@@ -274,24 +272,15 @@ class PLaMo2Model:
             pos += plen[pos]
         return out
 
-    def _extend_cached(self, chunk: str, cache: dict[str, list[int]], out: list[int]) -> None:
-        ids = cache.get(chunk)
-        if ids is None:
-            ids = self.encode_str(chunk)
-            if len(cache) > CACHE_LIMIT:
-                cache.clear()
-            cache[chunk] = ids
-        out.extend(ids)
-
     def _encode_odd(self, w: str, cps: list[int]) -> list[int]:
         # "\x00" stands in for the out-of-range codepoints; a token holding "\x00" could match
         # it, so positions with a stand-in are forced to the unknown row by a private DP copy
-        saved = self.pieces
+        saved = self.walk
         try:
-            self.pieces = {k: v for k, v in saved.items() if "\x00" not in k} if "\x00" in w else saved
+            self.walk = {k: v for k, v in saved.items() if "\x00" not in k} if "\x00" in w else saved
             return self.encode_str(w, cps)
         finally:
-            self.pieces = saved
+            self.walk = saved
 
 
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:

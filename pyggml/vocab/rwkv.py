@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
+
+from .wordcache import extend_cached
 
 if TYPE_CHECKING:
     from .vocab import Vocab
@@ -45,17 +48,32 @@ def unescape(text: bytes) -> bytes:
 
 class RWKVModel:
     """The naive trie of unescaped texts: a dict (later ids overwrite earlier ones) plus the set
-    of every prefix, so that a walk stops where the trie has no node."""
+    of every prefix, so that a walk stops where the trie has no node.
+
+    Where the two bytes around a position are no pair of adjacent bytes inside a token, no trie
+    walk crosses that position, so the greedy match lands on it from any start: the text
+    splits there (in front of spaces) into chunks that tokenize alone (cached)."""
 
     def __init__(self, vocab: Vocab) -> None:
         self.tokens: dict[bytes, int] = {}
         for i, t in enumerate(vocab.texts):
             self.tokens[unescape(t)] = i
         self.prefixes: set[bytes] = {t[:k] for t in self.tokens for k in range(1, len(t) + 1)}
+        inner = {t[k - 1 : k + 1] for t in self.tokens for k in range(1, len(t))}
+        # the cut regex leaves out every byte that some token has right before a space, so
+        # each of its cuts is one no walk crosses
+        before_space = sorted({p[0] for p in inner if p[1:] == b" "} | {0x20})
+        self.cut = re.compile(b"(?<=[^" + b"".join(re.escape(bytes([c])) for c in before_space) + b"])(?= )")
 
 
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
+    """llama.cpp: llm_tokenizer_rwkv_session::tokenize, chunk by chunk."""
     model: RWKVModel = vocab._rwkv
+    extend_cached(vocab._word_cache, model.cut.split(text), lambda chunk: _greedy(vocab, model, chunk), out)
+
+
+def _greedy(vocab: Vocab, model: RWKVModel, text: bytes) -> list[int]:
+    out: list[int] = []
     tokens, prefixes = model.tokens, model.prefixes
     n = len(text)
     pos = 0
@@ -77,3 +95,4 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
             raise RuntimeError("RWKV walk without a token on its path: the reference loops forever")
         out.append(best_id)
         pos = best_end
+    return out

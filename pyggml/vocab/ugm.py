@@ -135,7 +135,12 @@ def _char_class(chars: set[str]) -> str:
 
 def _xcda_keys(xcda: np.ndarray, replacements: bytes) -> dict[bytes, bytes] | None:
     """Every (key, replacement) the XCDA walk can find; None if some walk over it could hit
-    one of the reference's bounds errors (then only the literal path reproduces them)."""
+    one of the reference's bounds errors (then only the literal path reproduces them).
+
+    The walk goes from state ``B`` with byte ``c`` to entry ``k = B ^ c`` when the entry's
+    LCHECK is ``c``; so each entry ``k`` with LCHECK ``c`` is the ``c`` child of state
+    ``k ^ c``.  Grouping entries by that parent state lists every child without trying all
+    255 bytes at every state."""
     size = len(xcda)
     if size == 0:
         return {}
@@ -144,26 +149,35 @@ def _xcda_keys(xcda: np.ndarray, replacements: bytes) -> dict[bytes, bytes] | No
     def base(v: np.ndarray) -> np.ndarray:
         return ((v >> 10) << ((v & 0x200) >> 6)) & 0xFFFFFFFF
 
-    cs = np.arange(1, 256, dtype=np.int64)  # the walk stops at byte 0
-    nodes = base(x[:1])
+    idx = np.arange(size, dtype=np.int64)
+    lc = x & 0xFF
+    ok = ((x & 0x80000000) == 0) & (lc != 0)  # the walk stops at byte 0
+    parent = (idx ^ lc)[ok]
+    order = np.argsort(parent, kind="stable")
+    parent, kids, kid_c = parent[order], idx[ok][order], lc[ok][order]
+    states = base(x[:1])
     prefixes: list[bytes] = [b""]
     out: dict[bytes, bytes] = {}
     for _ in range(_MAX_XCDA_DEPTH):
-        cand = nodes[:, None] ^ cs[None, :]
-        if (cand >= size).any():
-            return None
-        v = x[cand]
-        hit = (v & 0x800000FF) == cs[None, :]
-        ri, ci = np.nonzero(hit)
-        if len(ri) == 0:
+        low = states & 0xFF
+        if (((states & ~0xFF) | np.where(low == 0xFF, 0xFE, 0xFF)) >= size).any():
+            return None  # some byte read at this state indexes past the array: the reference throws
+        lo = np.searchsorted(parent, states, "left")
+        hi = np.searchsorted(parent, states, "right")
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
             return out
-        hv = v[ri, ci]
-        nxt = cand[ri, ci] ^ base(hv)
+        rows = np.repeat(np.arange(len(states)), counts)
+        pos = lo[rows] + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        ks, cs = kids[pos], kid_c[pos]
+        hv = x[ks]
+        nxt = ks ^ base(hv)
         leaf = ((hv >> 8) & 1).astype(bool)
         if (nxt[leaf] >= size).any():
             return None
         offs = x[nxt[leaf]] & 0x7FFFFFFF
-        new_prefixes = [prefixes[r] + bytes([c + 1]) for r, c in zip(ri.tolist(), ci.tolist(), strict=True)]
+        new_prefixes = [prefixes[r] + bytes((c,)) for r, c in zip(rows.tolist(), cs.tolist(), strict=True)]
         leaf_keys = [new_prefixes[i] for i in np.flatnonzero(leaf).tolist()]
         for key, off in zip(leaf_keys, offs.tolist(), strict=True):
             if off >= len(replacements):
@@ -172,7 +186,7 @@ def _xcda_keys(xcda: np.ndarray, replacements: bytes) -> dict[bytes, bytes] | No
             if end == -1:
                 return None
             out[key] = replacements[off:end]
-        nodes = nxt
+        states = nxt
         prefixes = new_prefixes
     return None
 
@@ -328,7 +342,9 @@ def _dyadic_exponent(values: np.ndarray) -> int:
 
 def _map_chars(model: UGMModel, text: bytes) -> bytes:
     """The concatenated normalize_prefix outputs over ``text``."""
-    fast = model.fast_normalizer()
+    # short texts (the load's newline lookup among them) walk the bytes: the dict form of
+    # the charsmap is built on the first longer text
+    fast = model.fast_normalizer() if len(text) > 32 or model._fast is not False else None
     if fast is not None:
         try:
             s = text.decode("utf-8")

@@ -460,6 +460,8 @@ class Vocab:
         every = [(i, self.texts[i], self.attrs[i]) for i in self.special_tokens_cache]
         self._specials = {True: every, False: [e for e in every if not e[2] & (ATTR_CONTROL | ATTR_UNKNOWN)]}
         self._special_heads = {k: {e[1][0] for e in v} for k, v in self._specials.items()}
+        # the newline lookup above ran before the special ids were final: drop what it cached
+        self._word_cache.clear()
 
     def _init_tokenizer(self) -> None:
         self._spm_splittable = self.type == TYPE_SPM and spm.splittable(self.texts)

