@@ -17,7 +17,9 @@ falls back to the exact scan over a fresh IR.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import chain
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 from pyggml._native import ffi, ggml
 from pyggml.alloc import cgraph
 from pyggml.alloc.gallocr import EXTERNAL, GallocrPlan, State, has_data, nonnull_srcs
-from pyggml.alloc.ir import BuftSpec, Graph, from_graph
+from pyggml.alloc.ir import BuftSpec, Graph, extract
 from pyggml.errors import AllocError, GGMLError
 
 _USAGE_COMPUTE = 2                        # GGML_BACKEND_BUFFER_USAGE_COMPUTE
@@ -111,6 +113,86 @@ class _Cache:
         return not mem[self.pre_data_idx].all()
 
 
+class _IRCache:
+    """The IR last extracted from one cgraph, reused while the graph reads the same.
+
+    ``ir.extract`` (every field of every tensor, through numpy) is most of what a call on a real
+    graph costs; between reserve and alloc_graph, or from one alloc_graph to the next, usually
+    only the tensors' data/buffer (the memory state) change.  A hit needs the same cgraph
+    object with the same node and leaf arrays, and every tensor's fields that the IR holds
+    (type, ne, nb, op, flags, srcs, view_src, view_offs, name) as they were; those are compared
+    level by level of discovery, so a tensor's struct is only read once the tensors that point
+    at it have been found unchanged.  Then only data and buffer are read again.
+    """
+
+    __slots__ = ("graph_addr", "n_nodes", "n_leafs", "arrays", "ir", "addrs", "levels", "mem", "idx",
+                 "snap", "data_idx", "buffer_idx")
+
+    def __init__(self, graph_ptr: Any, ir: Graph, addrs: list[int], levels: list[int]) -> None:
+        self.graph_addr = cgraph.addr(graph_ptr)
+        self.n_nodes, self.n_leafs = cgraph.counts(graph_ptr)
+        self.arrays = self._arrays(graph_ptr)
+        self.ir, self.addrs, self.levels = ir, addrs, levels
+        self.mem = None
+        if not addrs:
+            return
+        base = min(addrs)
+        span = max(addrs) - base + ffi.sizeof("struct ggml_tensor")
+        iface = {"version": 3, "shape": (span // 8,), "typestr": "<u8", "data": (base, True)}
+        self.mem = np.asarray(_Raw(iface))
+        rel = (np.array(addrs, dtype=np.uint64) - np.uint64(base)).astype(np.int64) // 8
+        self.idx = rel[:, None] + _IR_WORDS[None, :]
+        self.snap = self._static(0, len(addrs))
+        self.data_idx = rel + _DATA_WORD
+        self.buffer_idx = rel + 1
+
+    def _arrays(self, graph_ptr: Any) -> tuple[bytes, bytes]:
+        nodes_arr, leafs_arr = cgraph.arrays(graph_ptr)
+        return cgraph.array_bytes(nodes_arr, self.n_nodes), cgraph.array_bytes(leafs_arr, self.n_leafs)
+
+    def _static(self, lo: int, hi: int) -> np.ndarray:
+        w = self.mem[self.idx[lo:hi]]  # type: ignore[index]
+        w[:, _IR_LOW32] &= np.uint64(0xFFFFFFFF)   # type / op: the low half of their words
+        w[:, _IR_HIGH32] >>= np.uint64(32)          # flags: the high half of its word
+        return w
+
+    def lookup(self, graph_ptr: Any) -> tuple[Graph, list[int]] | None:
+        if cgraph.addr(graph_ptr) != self.graph_addr or cgraph.counts(graph_ptr) != (self.n_nodes, self.n_leafs):
+            return None
+        if self._arrays(graph_ptr) != self.arrays:
+            return None
+        ir = self.ir
+        if self.mem is None:
+            return replace(ir), list(self.addrs)
+        n = len(self.addrs)
+        bounds = self.levels + [n]
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            if not np.array_equal(self._static(lo, hi), self.snap[lo:hi]):
+                return None
+        data = self.mem[self.data_idx]
+        buffer = self.mem[self.buffer_idx]
+        g = replace(ir, preallocated=((data != 0) | (buffer != 0)).tolist(), data=data.tolist(),
+                    buffer=buffer.tolist())
+        # what the planner derived from the (shared, unchanged) lists stays valid
+        for key in ("_nonnull", "_slots", "_facts"):
+            if key in ir.__dict__:
+                g.__dict__[key] = ir.__dict__[key]
+        return g, list(self.addrs)
+
+
+def _ir_words() -> tuple[np.ndarray, list[int], list[int]]:
+    off = functools.partial(ffi.offsetof, "struct ggml_tensor")
+    op_w, flags_w = off("op") // 8, off("flags") // 8
+    words = ([0, op_w, flags_w] + [off("ne") // 8 + i for i in range(8)]
+             + [off("src") // 8 + i for i in range(10)] + [off("view_src") // 8, off("view_offs") // 8]
+             + [off("name") // 8 + i for i in range(8)])
+    assert off("type") == 0 and off("op") % 8 == 0 and off("flags") % 8 == 4
+    return np.array(words, dtype=np.int64), [0, 1], [2]
+
+
+_IR_WORDS, _IR_LOW32, _IR_HIGH32 = _ir_words()
+
+
 class _Raw:
     __slots__ = ("__array_interface__",)
 
@@ -137,6 +219,7 @@ class Gallocr:
         self._zero: dict[int, Any] = {}          # a size-0 Buffer per owner (serial 0)
         self.generation = 0
         self._cache: _Cache | None = None
+        self._ir_cache: _IRCache | None = None
         self._stale: set[int] = set()
 
     @property
@@ -150,7 +233,12 @@ class Gallocr:
         if not isinstance(graph, GGMLGraph):
             raise AllocError(f"expected a pyggml.ggml.Graph, got {type(graph).__name__}")
         self._detach_stale(graph)
-        ir, addrs = from_graph(graph)
+        hit = self._ir_cache.lookup(graph.ptr) if self._ir_cache is not None else None
+        if hit is not None:
+            ir, addrs = hit
+        else:
+            ir, addrs, levels = extract(graph)
+            self._ir_cache = _IRCache(graph.ptr, ir, addrs, levels)
         lib = ggml()
         # buffer address -> (owner, serial, base address) for the buffers this allocator holds
         owned: dict[int, tuple[int, int, int]] = {}

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import accumulate, chain, compress, count, repeat
+from operator import and_, ge, is_, lt
 
 import numpy as np
 
@@ -110,24 +111,20 @@ def src_slots(g: Graph) -> tuple[list[tuple[int, ...]], list[tuple[tuple[int, in
     return nn, pairs
 
 
-def tensor_facts(g: Graph) -> tuple[list[tuple[int, ...]], list[bool], list[int], list[int]]:
-    """Per tensor: its non-NULL srcs, whether its op can work in place (ggml_op_can_inplace),
-    a layout id (equal ids <=> ggml_are_same_layout: type, ne and nb all equal), and the graph
-    inputs (GGML_TENSOR_FLAG_INPUT) in id order.  Cached on
-    ``g`` while those lists are the same objects with the same length (they are written once,
-    when the IR is built)."""
-    lists = (g.srcs, g.ops, g.types, g.ne, g.nb, g.flags)
+def tensor_facts(g: Graph) -> tuple[list[tuple[int, ...]], list[bool], list[int]]:
+    """Per tensor: its non-NULL srcs and whether its op can work in place
+    (ggml_op_can_inplace); and the graph inputs (GGML_TENSOR_FLAG_INPUT) in id order.  Cached
+    on ``g`` while those lists are the same objects with the same length (they are written
+    once, when the IR is built)."""
+    lists = (g.srcs, g.ops, g.flags)
     n = len(g.types)
     cached = g.__dict__.get("_facts")
     if cached is not None and cached[0] == n and all(a is b for a, b in zip(cached[1], lists, strict=True)):
         return cached[2]
     nn = nonnull_srcs(g)
-    can = can_inplace_ops()
-    inplace_ok = [op in can for op in g.ops]
-    ids: dict[tuple, int] = {}
-    layout = [ids.setdefault(k, len(ids)) for k in zip(g.types, g.ne, g.nb, strict=True)]
-    inputs = [t for t, f in enumerate(g.flags) if f & FLAG_INPUT]
-    facts = (nn, inplace_ok, layout, inputs)
+    inplace_ok = list(map(can_inplace_ops().__contains__, g.ops))
+    inputs = list(compress(count(), map(and_, g.flags, repeat(FLAG_INPUT))))
+    facts = (nn, inplace_ok, inputs)
     g.__dict__["_facts"] = (n, lists, facts)
     return facts
 
@@ -164,7 +161,7 @@ class State:
         loc: list[tuple[int, int, int] | None] = [EXTERNAL if p else None for p in pre]
         view_src, view_offs = g.view_src, g.view_offs
         # views in creation order: a view's view_src (created before it) is final by then
-        for t in [t for t, vs in enumerate(view_src) if vs >= 0]:
+        for t in list(compress(count(), map(ge, view_src, repeat(0)))):
             vs = view_src[t]
             if vs >= t:
                 raise AllocError(f"tensor {t}: view_src {vs} must be created before its view")
@@ -219,7 +216,10 @@ class GallocrPlan:
         self.rec = rec if rec is not None else Buffers(n, [b.fail_above for b in bufts])
         self.hash_size = 0
         # the plan's tensor_allocs (see reserve_n): per tensor, and the plan-time ids
-        self._ta: list[tuple[int, int, int, int]] = [_INVALID]
+        # per tensor: its tensor_alloc is INVALID; the planned (buffer id, chunk, offset, size)
+        self._inv: list[bool] = []
+        self._alloc_lists: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
+        self._ta_list: list[tuple[int, int, int, int]] | None = None
         self._plan_nodes: list[int] = []
         self._plan_leafs: list[int] = []
         self._plan_srcs: list[tuple[int, ...]] = []
@@ -237,6 +237,19 @@ class GallocrPlan:
     @property
     def n_buffers(self) -> int:
         return len(self.bufts)
+
+    @property
+    def _ta(self) -> list[tuple[int, int, int, int]]:
+        """One tensor_alloc per tensor (every appearance of a tensor records the same), and a
+        trailing INVALID so that a NULL src (-1) maps to it; built when first needed."""
+        ta = self._ta_list
+        if ta is None:
+            b, c, o, sz = self._alloc_lists
+            ta = [_INVALID if x else (bb, cc, oo, ss) for x, bb, cc, oo, ss in zip(self._inv, b, c, o, sz,
+                                                                                  strict=True)]
+            ta.append(_INVALID)
+            self._ta_list = ta
+        return ta
 
     @property
     def node_allocs(self) -> list[tuple[tuple[int, int, int, int], tuple[tuple[int, int, int, int], ...]]]:
@@ -260,8 +273,8 @@ class GallocrPlan:
         self._snap = (list(g.nodes), list(g.leafs), list(g.srcs), list(g.view_src), list(g.sizes))
         touched = set(g.nodes)
         touched.update(self._flat_srcs)
-        ta, view_src = self._ta, g.view_src
-        self._pre = [t for t in touched if ta[t] is _INVALID and view_src[t] < 0]
+        inv, view_src = self._inv, g.view_src
+        self._pre = [t for t in touched if inv[t] and view_src[t] < 0]
 
     def _same_graph(self, g: Graph) -> bool:
         """``g`` reads, for needs_realloc and alloc_graph, as the planned graph did."""
@@ -284,10 +297,11 @@ class GallocrPlan:
         loc = state.loc
         sizes, view_src, flags, ops = g.sizes, g.view_src, g.flags, g.ops
         tallocs = self.tallocs
-        nn_of, inplace_ok, layout, inputs = tensor_facts(g)
+        types, ne, nb = g.types, g.ne, g.nb
+        nn_of, inplace_ok, inputs = tensor_facts(g)
         # gallocr may give a tensor memory: no data nor buffer, and not a view (the rest of
         # ggml_gallocr_is_allocated, hn->allocated, is tested next to it)
-        todo = [lo is None and vs < 0 for lo, vs in zip(loc, view_src, strict=True)]
+        todo = list(map(and_, map(is_, loc, repeat(None)), map(lt, view_src, repeat(0))))
         # todo and not allocated: the test before every allocate_node, kept up to date
         need = list(todo)
         step = -1
@@ -314,16 +328,17 @@ class GallocrPlan:
             allocated[t] = True
             need[t] = False
             if inplace_ok[t]:
-                lay = layout[t]
                 for parent in nn_of[t]:
                     # only memory gallocr owns can be reused.  Quirk: views are never "own"
                     # (allocate_node skips them), so a view parent never passes this test and
                     # the reference's view-parent branch below cannot be reached.
-                    # ggml_are_same_layout (type, ne and nb all equal) is one layout id compare
-                    if not allocated[parent] or layout[parent] != lay:
+                    if not allocated[parent]:
                         continue
                     vs = view_src[parent]
                     if flags[parent] & FLAG_OUTPUT or (vs >= 0 and flags[vs] & FLAG_OUTPUT):
+                        continue
+                    # ggml_are_same_layout: type, ne and nb all equal
+                    if types[t] != types[parent] or ne[t] != ne[parent] or nb[t] != nb[parent]:
                         continue
                     if n_children[parent] == 1 and n_views[parent] == 0:
                         if vs >= 0:
@@ -486,16 +501,13 @@ class GallocrPlan:
                 t.reset()
         hn = self._alloc_graph_impl(g, state, node_bids, leaf_bids)
         self.last = hn
-        loc, view_src, sizes = state.loc, g.view_src, g.sizes
-        # ggml_gallocr_reserve_n_impl's node_allocs/leaf_allocs: one tensor_alloc per tensor
-        # (every appearance of a tensor records the same), INVALID for a view or a tensor that
-        # has data, and a trailing INVALID so that a NULL src (-1) maps to it.  The per-node
-        # and per-slot records are the plan-time node and src ids into this list.
-        ta = [_INVALID if vs >= 0 or (lo is not None and (lo[1] != 0 or lo[2] != 0)) else (b, c, o, sz)
-              for vs, lo, b, c, o, sz in zip(view_src, loc, hn.buffer_id, hn.chunk, hn.offset, sizes,
-                                             strict=True)]
-        ta.append(_INVALID)
-        self._ta = ta
+        # ggml_gallocr_reserve_n_impl's node_allocs/leaf_allocs: INVALID for a view or a
+        # tensor that has data, else where the plan put it (see _ta: the tuples are only built
+        # when something reads them).  The per-node and per-slot records are the plan-time
+        # node and src ids into that list.
+        self._inv = [vs >= 0 or (lo is not None and (lo[1] != 0 or lo[2] != 0))
+                     for vs, lo in zip(g.view_src, state.loc, strict=True)]
+        self._ta_list = None
         srcs_of = g.srcs
         self._plan_nodes = list(g.nodes)
         self._plan_leafs = list(g.leafs)
@@ -503,6 +515,7 @@ class GallocrPlan:
         self.n_nodes = len(g.nodes)
         self.n_leafs = len(g.leafs)
         self._snapshot(g, state)
+        self._alloc_lists = (hn.buffer_id, hn.chunk, hn.offset, self._snap[4])  # type: ignore[index]
 
         rec = self.rec
         for i in range(self.n_buffers):
@@ -626,34 +639,46 @@ class GallocrPlan:
                 placed.append(t)
 
         # init_tensor has nothing to do for a tensor with a buffer that is a view or has data
-        ta = self._ta
-        for i, leaf in enumerate(g.leafs):
-            lo = loc[leaf]
-            if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[leaf] < 0):
-                init_tensor(leaf, ta[self._plan_leafs[i]])
         if self._same_graph(g):
-            # the planned graph: each src's record is its own tensor's
+            # the planned graph: each leaf's and src's record is its own tensor's
+            inv = self._inv
+            bids, chunks, offs, _ = self._alloc_lists
+
+            def ta_of(t: int) -> tuple[int, int, int, int]:
+                return _INVALID if inv[t] else (bids[t], chunks[t], offs[t], sizes[t])
+
+            for leaf in g.leafs:
+                lo = loc[leaf]
+                if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[leaf] < 0):
+                    init_tensor(leaf, ta_of(leaf))
             nn_of = tensor_facts(g)[0]
             for node in g.nodes:
                 for s in nn_of[node]:
                     lo = loc[s]
                     if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[s] < 0):
-                        init_tensor(s, ta[s])
+                        init_tensor(s, ta_of(s))
                 lo = loc[node]
-                if lo is None and view_src[node] < 0:
+                if lo is None and view_src[node] < 0 and not inv[node]:
                     # init_tensor's ggml_backend_tensor_alloc branch, inline (the usual case)
-                    bid, chunk, offset, _ = ta[node]
-                    buf = buffers[bid] if bid >= 0 else None
+                    bid = bids[node]
+                    chunk = chunks[node]
+                    buf = buffers[bid]
                     if buf is None or chunk >= len(buf):
                         raise AllocAbort("no buffer for the tensor (NULL dereference)")
                     serial = buf[chunk]
+                    offset = offs[node]
                     if offset + sizes[node] > rec_size[serial]:
                         raise AllocAbort("GGML_ASSERT(addr + alloc size <= buffer end) failed")
                     loc[node] = (root[bid], serial, offset)
                     placed.append(node)
                 elif lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[node] < 0):
-                    init_tensor(node, ta[node])
+                    init_tensor(node, ta_of(node))
             return True
+        ta = self._ta
+        for i, leaf in enumerate(g.leafs):
+            lo = loc[leaf]
+            if lo is None or (lo[1] == 0 and lo[2] == 0 and view_src[leaf] < 0):
+                init_tensor(leaf, ta[self._plan_leafs[i]])
         _, slots = src_slots(g)
         plan_nodes, plan_srcs = self._plan_nodes, self._plan_srcs
         for i, node in enumerate(g.nodes):

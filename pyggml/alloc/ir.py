@@ -261,7 +261,17 @@ def from_graph(graph: Any) -> tuple[Graph, list[int]]:
 
     Tensor ids: nodes in order, then leafs, then any other src / view_src reached (in order of
     discovery).  ``preallocated`` is ``data != NULL or buffer != NULL`` at extraction time (what
-    ggml_gallocr_is_allocated tests).  The ggml_tensor structs are read as rows of 8-byte words
+    ggml_gallocr_is_allocated tests).
+    """
+    g, addrs, _ = extract(graph)
+    return g, addrs
+
+
+def extract(graph: Any) -> tuple[Graph, list[int], list[int]]:
+    """``from_graph``, plus where each level of discovery starts among the tensor ids (level 0:
+    the nodes and leafs; level k + 1: what level k's srcs / view_srcs reach first).
+
+    The ggml_tensor structs are read as rows of 8-byte words
     gathered with numpy from one view of the address range that holds them (cffi field access
     per tensor would dominate planning).
     """
@@ -285,7 +295,9 @@ def from_graph(graph: Any) -> tuple[Graph, list[int]]:
     rows = np.zeros((0, words_per), dtype=np.uint64)
     known: set[int] = set()
     done = 0
+    levels: list[int] = []
     while done < len(order):
+        levels.append(done)
         new = order[done:]
         base = int(new.min())
         span = int(new.max()) - base + 8 * words_per
@@ -344,7 +356,7 @@ def from_graph(graph: Any) -> tuple[Graph, list[int]]:
     ids = {a: i for i, a in enumerate(addrs)}
     g.nodes = [ids[a] for a in node_addrs.tolist()]
     g.leafs = [ids[a] for a in leaf_addrs.tolist()]
-    return g, addrs
+    return g, addrs, levels
 
 
 def _nbytes_many(types: Any, ne: Any, nb: Any) -> list[int]:

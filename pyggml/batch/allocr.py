@@ -285,6 +285,29 @@ class BatchAllocr:
         after the position checks, as the reference orders them."""
         n = prim.size
         pos = pos0.astype(np.int64)  # differences below must not wrap
+        # (seq, position) as one int64 key (seq ids < 256, positions int32; the factor 2**33
+        # keeps a change of seq from ever looking like a step of +1)
+        key = (prim << 33) + pos
+        steps = ((key[1:] - key[:-1]) != 1).nonzero()[0]
+        if steps.size <= 512:
+            # the usual layout: each seq's tokens together, positions up by one; then every
+            # key step other than +1 is a move to a higher seq (checked over those few steps)
+            prim_l = self._prim
+            cuts = (steps + 1).tolist()
+            if all(prim_l[c] > prim_l[c - 1] for c in cuts):
+                starts = [0, *cuts]
+                ends = [*cuts, n]
+                self._groups = ([prim_l[a] for a in starts], starts, ends, None)
+                self._seq_set = None
+                self._seq_set_map = None
+                vals = pos[starts + [e - 1 for e in ends]].tolist()
+                k = len(starts)
+                # min first, max last, all distinct; only a first position below -1 can be
+                # "decreasing" (each seq starts from -1)
+                self._seq_stats = dict(zip(self._groups[0], zip(
+                    vals[:k], vals[k:], [e - a for a, e in zip(starts, ends, strict=True)], strict=True),
+                    strict=True))
+                return min((a for a, p in zip(starts, vals[:k], strict=True) if p < -1), default=-1)
         if (prim[1:] >= prim[:-1]).all():
             order = None  # grouped by seq already (the usual layout): batch order
             sp, ps = prim, pos
@@ -313,11 +336,10 @@ class BatchAllocr:
         else:
             # (seq, position) sorted as one int64 key (seq ids < 256, positions int32): grouped
             # by seq like ``sp``, positions increasing inside each group
-            key = (prim << 32) + pos
             key.sort()
             chg = np.zeros(n, np.int64)  # key changes so far: distinct positions per group
             np.cumsum(key[1:] != key[:-1], out=chg[1:])
-            base = sp[starts] << 32
+            base = sp[starts] << 33
             lo = (key[starts] - base).tolist()
             hi = (key[e1] - base).tolist()
             nd = (chg[e1] - chg[starts] + 1).tolist()
@@ -528,18 +550,6 @@ class BatchAllocr:
                 break
         return cur_sets
 
-    def _set_first_unused(self, m: int) -> int:
-        """Index in set ``m``'s token list of its first unused token (== len when none is left):
-        a set's tokens are consumed front to back, so its unused tokens are a suffix."""
-        lst = self.seq_set_map[m]
-        used = self.used
-        k = self._set_next.get(m, 0)
-        n = len(lst)
-        while k < n and used[lst[k]]:
-            k += 1
-        self._set_next[m] = k
-        return k
-
     def _pick_sets(self, n_ubatch: int, sequential: bool) -> list[int]:
         """``_pick_sets_scan`` visiting sets instead of tokens (few sets, many tokens).
 
@@ -553,7 +563,7 @@ class BatchAllocr:
         used = self.used
         nxt = self._set_next
         for m, lst in self.seq_set_map.items():
-            # (_set_first_unused, inlined: this runs for every set on every call)
+            # the set's first unused token: its unused tokens are a suffix of its list
             k = nxt.get(m, 0)
             n = len(lst)
             while k < n and used[lst[k]]:
@@ -578,10 +588,11 @@ class BatchAllocr:
         q, m = heads[0]
         s = self._prim[q]
         cur_sets.append(m)
+        set_map = self.seq_set_map
         while len(cur_sets) <= n_ubatch:
             s += 1
             m = 1 << s
-            lst = self.seq_set_map.get(m)
+            lst = set_map.get(m)
             if lst is None:
                 break
             j = max(bisect_right(lst, q), self._set_next.get(m, 0))
@@ -651,9 +662,16 @@ class BatchAllocr:
             while used[lst[k]]:
                 k += 1
             idxs = lst[k: k + max(1, n_ubatch)]
-            for i in idxs:
-                used[i] = True
-            self.n_used += len(idxs)
+            c = len(idxs)
+            if idxs[-1] - idxs[0] == c - 1:
+                # a run of the batch (the lists increase): one slice write
+                used[idxs[0]: idxs[-1] + 1] = [True] * c
+                if idxs[0] == cur:
+                    self._scan_from = idxs[-1] + 1  # everything before it is used now
+            else:
+                for i in idxs:
+                    used[i] = True
+            self.n_used += c
             self._set_next[mask] = k + len(idxs)
             arr = self._set_arr.get(mask)
             return self._ubatch_add(idxs, 1, True, None if arr is None else arr[k: k + len(idxs)].copy())

@@ -315,10 +315,12 @@ def from_legacy(ext: BatchExt, *, n_tokens: int, token=None, embd=None, pos=None
     ext.invalidate()
     if has_embd and n > 0:
         ext.set_embd_rows(np.asarray(embd, dtype=np.float32), n_embd_row)
-    if prim_l is not None and n > 0:
+    if prim_l is not None and n > _SMALL:
         ext._seqc = (prim_l, prim if prim is not None else np.zeros(n, np.int64))
         if rows is None:
             ext._seq_ins = None  # built from _seqc on first use
+    elif rows is None:
+        ext._seq_ins = [[v] for v in prim_l]  # type: ignore[union-attr]
     if positions is None:
         ext._pos = None  # built from _pos_src on first use
         ext._pos_src = pos_col

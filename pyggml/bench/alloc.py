@@ -2,7 +2,8 @@
 
 - ``alloc.plan.smollm2``: a fresh allocator plans the graph (reserve_n + alloc_graph), on
   pyggml's planner (``GallocrPlan`` over the IR) and on the reference gallocr (the probe's
-  recording buffer type: no memory is touched on either side);
+  recording buffer type: no memory is touched on either side); ``alloc.plan_cold.smollm2``: the
+  same, with what pyggml derives once per IR graph (gallocr.tensor_facts) rebuilt every time;
 - ``alloc.needs_realloc.smollm2``: is a reservation still valid for an unchanged graph?
   pyggml's ``Gallocr.needs_realloc`` answers from its reserve-time cache over a real ggml graph
   of the same tensors; the reference's ggml_gallocr_needs_realloc scans every node and src;
@@ -117,6 +118,26 @@ def _plan() -> Pair:
     return _timed_pair(ours, Bench(ir), Bench.PLAN, f"{len(ir['nodes'])} nodes, {len(ir['leafs'])} leafs")
 
 
+def _plan_cold() -> Pair:
+    from ..alloc import GallocrPlan, Scenario, State
+    from ..reference.alloc import Bench
+
+    ir = _decode_ir()
+    sc = Scenario.from_json(ir)
+    g = sc.graph
+
+    def ours() -> bool:
+        # as for a graph never planned before: drop what the planner derives once per IR graph
+        # (non-NULL srcs, in-place flags, layout ids; see gallocr.tensor_facts)
+        for key in ("_nonnull", "_slots", "_facts"):
+            g.__dict__.pop(key, None)
+        p = GallocrPlan(sc.bufts)
+        st = State.initial(g)
+        return p.reserve_n(g, st, g.node_buffer_ids, g.leaf_buffer_ids) and p.alloc_graph(g, st)
+
+    return _timed_pair(ours, Bench(ir), Bench.PLAN, f"{len(ir['nodes'])} nodes, per-graph facts rebuilt")
+
+
 def _needs_realloc() -> Pair:
     from ..alloc.apply import Gallocr
     from ..ggml import BufferType
@@ -155,6 +176,7 @@ def _ctx_tensors() -> Pair:
 
 CASES = {
     "alloc.plan.smollm2": _plan,
+    "alloc.plan_cold.smollm2": _plan_cold,
     "alloc.needs_realloc.smollm2": _needs_realloc,
     "alloc.ctx_tensors.smollm2": _ctx_tensors,
 }

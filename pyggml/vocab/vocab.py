@@ -605,6 +605,10 @@ class Vocab:
         return len(self.texts)
 
     def _check(self, token: int) -> None:
+        # llama_vocab's token getters (text, score, attr; token_to_piece through the attr)
+        # GGML_ASSERT that the vocabulary has a type
+        if self.type == TYPE_NONE:
+            raise TokenizerError("vocabulary of type NONE has no token data (the reference aborts)")
         if not 0 <= token < len(self.texts):
             raise TokenizerError(
                 f"invalid token id {token} (vocabulary has {len(self.texts)} tokens); "

@@ -99,7 +99,7 @@ def test_the_table_covers_the_vocab_types():
     # every reference vocabulary is in the default slice too
     default = {n for n, _ in pv.vocab_files(Options())}
     assert {p.name.removeprefix("ggml-vocab-").removesuffix(".gguf") for p in corpus.vocab_ggufs()} <= default
-    assert set(names) - default == pv.FULL_ONLY
+    assert set(names) == default
 
 
 def test_default_slice_texts_are_seeded():
