@@ -3,7 +3,8 @@ backend buffers.
 
 Mirrors ggml_gallocr's public calls (llama.cpp: ggml/src/ggml-alloc.c ggml_gallocr_new_n,
 reserve, reserve_n, reserve_n_size, alloc_graph, get_buffer_size; needs_realloc is internal
-there).  Planning runs on the IR extracted from the graph (``ir.from_graph``); applying gives
+there).  Planning runs on the IR extracted from the graph (``ir.extract``; the last one is
+reused while the graph reads the same apart from the tensors' memory, see ``_IRCache``); applying gives
 each planned chunk a backend buffer of the buffer type (ggml_vbuffer_alloc) and sets each
 tensor's data pointer the way ggml_gallocr_init_tensor does: ggml_backend_tensor_alloc for an
 owned tensor, ggml_backend_view_init for a view.
@@ -157,9 +158,9 @@ class _IRCache:
         return w
 
     def lookup(self, graph_ptr: Any) -> tuple[Graph, list[int]] | None:
-        if cgraph.addr(graph_ptr) != self.graph_addr or cgraph.counts(graph_ptr) != (self.n_nodes, self.n_leafs):
+        if cgraph.addr(graph_ptr) != self.graph_addr:
             return None
-        if self._arrays(graph_ptr) != self.arrays:
+        if cgraph.counts(graph_ptr) != (self.n_nodes, self.n_leafs) or self._arrays(graph_ptr) != self.arrays:
             return None
         ir = self.ir
         if self.mem is None:
@@ -375,8 +376,10 @@ class Gallocr:
         from pyggml.alloc.lifetime import lifetimes
 
         ir, _, state = self._ir(graph)
-        ir.node_buffer_ids = None if node_buffer_ids is None else [int(x) for x in node_buffer_ids]
-        ir.leaf_buffer_ids = None if leaf_buffer_ids is None else [int(x) for x in leaf_buffer_ids]
+        # a copy: the IR may be the one _IRCache keeps
+        nb = None if node_buffer_ids is None else [int(x) for x in node_buffer_ids]
+        lb = None if leaf_buffer_ids is None else [int(x) for x in leaf_buffer_ids]
+        ir = replace(ir, node_buffer_ids=nb, leaf_buffer_ids=lb)
         return lifetimes(ir, self.plan.bufts, state)
 
     def buffer_size(self, buffer_id: int = 0) -> int:

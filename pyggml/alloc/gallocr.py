@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, count, repeat
 from operator import and_, ge, is_, lt
 
-import numpy as np
-
 from pyggml.alloc.buffers import Buffers
 from pyggml.alloc.dyn_tallocr import DynTallocr
 from pyggml.alloc.ir import FLAG_INPUT, FLAG_OUTPUT, BuftSpec, Graph
@@ -404,6 +402,8 @@ class GallocrPlan:
             # them (first as a node, else as a src of node i, slot order; allocating them
             # reads no counts)
             if flat:
+                import numpy as np  # here: planning IR graphs needs no numpy otherwise
+
                 n_children[:] = np.bincount(np.array(flat, dtype=np.int64), minlength=n).tolist()
             for vs in [view_src[node] for node in nodes if view_src[node] >= 0 and ops[node] != 0]:
                 n_views[vs] += 1

@@ -70,3 +70,51 @@ def test_other_graph_uses_the_scan() -> None:
     ga = Gallocr(BufferType.cpu())
     assert ga.reserve(g1)
     assert ga.needs_realloc(g2) == _scan(ga, g2)
+
+
+def _ir_facts(ir: object, addrs: list[int]) -> tuple:
+    return (ir.to_json(), ir.names, ir.sizes, ir.preallocated, ir.data, ir.buffer, addrs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reused_ir_matches_a_fresh_extraction(seed: int) -> None:
+    # Gallocr keeps the IR of the last graph (_IRCache) and reuses it while the graph reads the
+    # same; after any change of a field the IR holds it must extract again
+    from pyggml.alloc.ir import from_graph
+
+    rng = random.Random(seed)
+    sc = Scenario.from_json(_single_buffer(random_scenario(random.Random(100 + seed), max_nodes=16)))
+    g = sc.graph
+    if not g.nodes:
+        return
+    ctx, graph, ptrs = materialize(g)
+    ga = Gallocr(BufferType.cpu())
+    assert ga.reserve(graph)
+
+    def check() -> None:
+        ir, addrs, _ = ga._ir(graph)
+        assert _ir_facts(ir, addrs) == _ir_facts(*from_graph(graph))
+
+    check()
+    assert ga.alloc_graph(graph)
+    check()  # only data/buffer changed: reused, with the new memory state
+    for what in ("ne", "nb", "type", "op", "flags", "src", "view_offs", "name", "data"):
+        p = ptrs[rng.choice(g.nodes + g.leafs)]
+        if what in ("ne", "nb"):
+            getattr(p, what)[rng.randrange(4)] += 1
+        elif what == "type":
+            p.type = 1 if p.type == 0 else 0
+        elif what == "op":
+            p.op = p.op + 1
+        elif what == "flags":
+            p.flags ^= 2
+        elif what == "src":
+            p.src[rng.randrange(10)] = ptrs[rng.randrange(g.n_tensors)]
+        elif what == "view_offs":
+            p.view_offs += 4
+        elif what == "name":
+            p.name[0] = b"Z"
+        else:
+            p.data = ffi.NULL
+            p.buffer = ffi.NULL
+        check()
