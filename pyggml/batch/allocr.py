@@ -6,6 +6,14 @@ paritychecker compares messages as well as outcomes.
 
 Sequence sets are Python ints used as bitsets (bit s = seq s), standing in for
 ``std::bitset<LLAMA_MAX_SEQ>``.
+
+Speed: every check runs in the reference's order on one of two paths with the same outcome:
+plain Python over the entry lists for batches of up to ``_SMALL`` tokens (a decode step; numpy's
+per-call overhead would dominate), numpy over the columns otherwise.  Batches with one sequence
+per token (the usual case) get vectorized per-seq stats (a one-pass shortcut when each seq's
+tokens sit together with positions going up by one), lazily built ``seq_id`` / ``seq_set`` /
+``seq_set_map``, and ubatches cut as slices when their tokens form a run of the batch.
+tests/batch/test_batch_fastpath.py holds the paths against each other and the reference.
 """
 
 from __future__ import annotations

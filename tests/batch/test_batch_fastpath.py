@@ -225,3 +225,44 @@ def test_decode_step_ubatch():
         "token": [7], "embd": None, "pos": [10], "seq_id": [[0]], "seq_id_unq": [0], "seq_idx": [[0, 0]],
         "output": [1], "batch_idxs": [0]}
     assert a.out_ids == [0] and a.split_simple(512) is None
+
+
+def _layout_spec(seqs: list[int], pos: list[int], mem=None) -> dict[str, Any]:
+    n = len(seqs)
+    return {"n_tokens_max": n, "n_embd_inp": 2, "n_seq_max": 256, "n_vocab": 10, "n_pos_per_embd": 1,
+            "mem": mem, "output_all": False,
+            "legacy": {"n_tokens": n, "token": [1] * n, "embd": None, "pos": pos, "n_seq_id": [1] * n,
+                       "seq_id": [[s] for s in seqs], "logits": None},
+            "splits": [{"mode": "equal", "n_ubatch": 16}, {"mode": "seq", "n_ubatch": 8},
+                       {"mode": "simple", "n_ubatch": 5}]}
+
+
+def _layouts():
+    # grouped-by-seq runs (the vectorized stats' shortcut) and the defects that leave it
+    big = 2**31 - 1
+    yield [0] * 40, list(range(40))
+    yield [0] * 20 + [1] * 20, list(range(20)) * 2
+    yield [1] * 20 + [0] * 20, list(range(20)) * 2  # seqs not increasing
+    yield [0] * 20 + [1] * 20, list(range(-3, 17)) * 2  # below -1
+    yield [0] * 20 + [1] * 20, list(range(-1, 19)) * 2
+    yield [0] * 40, list(range(20)) + list(range(19, 39))  # a repeated position
+    yield [0] * 40, list(range(20)) + list(range(21, 41))  # a gap
+    yield [0] * 40, list(range(20)) + list(range(18, 38))  # decreasing
+    yield [0] * 20 + [1] * 20, [big - 19 + i for i in range(20)] + [-(2**31) + i for i in range(20)]
+    yield [0] * 20 + [1] * 20, [-(2**31) + i for i in range(20)] + [big - 19 + i for i in range(20)]
+    yield [s for s in range(40)], [0] * 40
+    yield [s % 3 for s in range(40)], [s // 3 for s in range(40)]
+    yield [0] * 33, [5] * 33
+
+
+@pytest.mark.parametrize("k", range(13))
+def test_stats_layouts(small_cut, k):
+    seqs, pos = list(_layouts())[k]
+    for mem in (None, [[0, 0, 4], [1, 0, 0]]):
+        spec = _layout_spec(seqs, pos, mem)
+        outs = []
+        for cut in (0, 10**9):
+            small_cut(cut)
+            outs.append(pb.ours(spec))
+        assert outs[0] == outs[1]
+        assert first_difference(outs[0], ref.run(spec)) is None
