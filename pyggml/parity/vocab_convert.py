@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..model.gguf_write import write_gguf
 from . import corpus
 
 # gguf.TokenType / sentencepiece ModelProto.SentencePiece.Type share these numbers
@@ -140,19 +141,16 @@ def _sp_token_type(piece_type: int) -> int:
 
 # --- writing ---------------------------------------------------------------------------------
 def _write(out: Path, arch: str, fill: Callable[[Any], None]) -> Path:
-    import gguf
+    return write_gguf(out, arch, fill, name=out.stem)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    w = gguf.GGUFWriter(str(tmp), arch)
-    w.add_name(out.stem)
-    fill(w)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    tmp.replace(out)
-    return out
+
+def _sp_tokens(w: Any, m: SentencePieceModel, model: str) -> None:
+    # the tokenizer model, then the pieces with their scores and converted types
+    w.add_tokenizer_model(model)
+    w.add_tokenizer_pre("default")
+    w.add_token_list([p for p, _, _ in m.pieces])
+    w.add_token_scores([s for _, s, _ in m.pieces])
+    w.add_token_types([_sp_token_type(t) for _, _, t in m.pieces])
 
 
 def _special_ids(w: Any, m: SentencePieceModel) -> None:
@@ -169,11 +167,7 @@ def convert_sentencepiece_spm(src: Path, out: Path) -> Path:
     m = parse_sentencepiece(src.read_bytes())
 
     def fill(w: Any) -> None:
-        w.add_tokenizer_model("llama")
-        w.add_tokenizer_pre("default")
-        w.add_token_list([p for p, _, _ in m.pieces])
-        w.add_token_scores([s for _, s, _ in m.pieces])
-        w.add_token_types([_sp_token_type(t) for _, _, t in m.pieces])
+        _sp_tokens(w, m, "llama")
         _special_ids(w, m)
 
     return _write(out, "llama", fill)
@@ -187,11 +181,7 @@ def convert_sentencepiece_ugm(src: Path, out: Path) -> Path:
         raise ValueError(f"{src.name}: model_type {m.model_type} is not UNIGRAM")
 
     def fill(w: Any) -> None:
-        w.add_tokenizer_model("t5")
-        w.add_tokenizer_pre("default")
-        w.add_token_list([p for p, _, _ in m.pieces])
-        w.add_token_scores([s for _, s, _ in m.pieces])
-        w.add_token_types([_sp_token_type(t) for _, _, t in m.pieces])
+        _sp_tokens(w, m, "t5")
         w.add_add_space_prefix(m.add_dummy_prefix)
         w.add_remove_extra_whitespaces(m.remove_extra_whitespaces)
         if m.precompiled_charsmap:

@@ -41,6 +41,27 @@ def _recv(stream: BinaryIO) -> Any:
     return pickle.loads(data)
 
 
+def spawn(module: str, stderr: Any = None) -> subprocess.Popen[bytes]:
+    """``python -m module`` with pipes for the channel, importing this checkout's pyggml."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=stderr, env=env)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a server child: it exits when its stdin closes; killed if it does not within 10 s."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
 class Worker:
     """One child process; restarted after it dies."""
 
@@ -53,12 +74,7 @@ class Worker:
         if self._stderr is not None:
             self._stderr.close()
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return subprocess.Popen([sys.executable, "-m", "pyggml.reference.isolated"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                env=env)
+        return spawn("pyggml.reference.isolated", stderr=self._stderr)
 
     def call(self, func: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``pyggml.reference.<func>(*args, **kwargs)`` in the worker.
@@ -95,14 +111,7 @@ class Worker:
         with self._lock:
             proc, self._proc = self._proc, None
             if proc is not None:
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.close()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                proc.stdout.close()
+                stop(proc)
             if self._stderr is not None:
                 self._stderr.close()
                 self._stderr = None
@@ -120,11 +129,17 @@ def call(func: str, *args: Any, **kwargs: Any) -> Any:
     return _worker.call(func, *args, **kwargs)
 
 
-def _serve() -> None:
+def serve_channel() -> tuple[BinaryIO, BinaryIO]:
+    """In a server child: (requests in, responses out).  The channel keeps the original fd 1;
+    fd 1 itself then points at stderr, so nothing the reference prints can corrupt it."""
     chan_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)                       # the reference's stdout goes to stderr
+    os.dup2(2, 1)
     sys.stdout = sys.stderr
-    chan_in = sys.stdin.buffer
+    return sys.stdin.buffer, chan_out
+
+
+def _serve() -> None:
+    chan_in, chan_out = serve_channel()
     while True:
         try:
             func, args, kwargs = _recv(chan_in)

@@ -16,11 +16,10 @@ import functools
 import os
 import pickle
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from .isolated import _recv, _send
+from .isolated import _recv, _send, serve_channel, spawn, stop
 
 ABORTED = "aborted"
 _METHODS = {"tokenize", "detokenize", "token_to_piece", "info"}
@@ -59,11 +58,7 @@ class _Client:
 
     def call(self, path: str, method: str, *args: Any) -> Any:
         if self._proc is None or self._proc.poll() is not None:
-            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env = dict(os.environ)
-            env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-            self._proc = subprocess.Popen([sys.executable, "-m", "pyggml.reference.vocab_guarded"],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            self._proc = spawn("pyggml.reference.vocab_guarded")
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None
         try:
@@ -79,14 +74,7 @@ class _Client:
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.close()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
+            stop(proc)
 
 
 _client: _Client | None = None
@@ -121,10 +109,7 @@ def info(path: str | os.PathLike[str]) -> Any:
 def _serve() -> None:
     from .vocab import RefVocab
 
-    chan_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever the reference prints goes to stderr, not into the channel
-    sys.stdout = sys.stderr
-    chan_in = sys.stdin.buffer
+    chan_in, chan_out = serve_channel()
     loaded: tuple[str, RefVocab] | None = None
     while True:
         try:

@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
+from typing import Any
+
+from ..model.gguf_write import write_gguf
 
 # gguf TokenType
 _NORMAL, _UNKNOWN, _CONTROL, _UNUSED, _BYTE = 1, 2, 3, 5, 6
@@ -118,32 +121,24 @@ def synth_plamo2_tokens(seed: int = 0, n_subwords: int = 3000) -> tuple[list[str
 
 def write_plamo2_gguf(out: Path, seed: int = 0) -> Path:
     """Write the synthetic PLaMo-2 vocab-only GGUF to ``out`` (with the ``gguf`` package)."""
-    import gguf
-
     texts, scores, types = synth_plamo2_tokens(seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
+
+    def fill(w: Any) -> None:
+        w.add_tokenizer_model("plamo2")
+        w.add_tokenizer_pre("default")
+        w.add_token_list([t.encode() for t in texts])
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_pad_token_id(3)
+        w.add_unk_token_id(0)
+        w.add_eot_token_id(4)  # <|plamo:op|>, as the converter sets it
+        w.add_add_space_prefix(False)
+
     # arch "llama": a vocab-only load still reads the arch's hyperparameters, and the
     # tokenizer does not depend on the arch
-    w = gguf.GGUFWriter(str(tmp), "llama")
-    w.add_name(f"plamo2-synth-{seed}")
-    w.add_tokenizer_model("plamo2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list([t.encode() for t in texts])
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_pad_token_id(3)
-    w.add_unk_token_id(0)
-    w.add_eot_token_id(4)  # <|plamo:op|>, as the converter sets it
-    w.add_add_space_prefix(False)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    tmp.replace(out)
-    return out
+    return write_gguf(out, "llama", fill, name=f"plamo2-synth-{seed}")
 
 
 def plamo2_gguf(seed: int = 0) -> Path:

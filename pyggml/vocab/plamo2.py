@@ -140,6 +140,21 @@ class PLaMo2Model:
         for i in range(1, s):
             out.append(b[0x80 | ((c >> (6 * (s - 1 - i))) & 0x3F)])
 
+    def _emit(self, w: str, cps: list[int] | None, plen: list[int], ptok: list[int]) -> list[int]:
+        """Walk the DP's best path from the start: a piece's id, or byte tokens of the unknown
+        row's codepoint (llama.cpp: llm_tokenizer_plamo2::encode, the final reconstruction)."""
+        out: list[int] = []
+        pos = 0
+        n = len(w)
+        while pos < n:
+            t = ptok[pos]
+            if t >= 0:
+                out.append(t)
+            else:
+                self._fallback(cps[pos] if cps is not None else ord(w[pos]), out)
+            pos += plen[pos]
+        return out
+
     def encode_str(self, w: str, cps: list[int] | None = None) -> list[int]:
         """The DP over ``w`` (``cps``: the original codepoints where ``w`` had to replace one)."""
         # The reference tries the pieces longest first, then the unknown row, keeping the first
@@ -170,16 +185,7 @@ class PLaMo2Model:
             scores[i] = best
             plen[i] = bl
             ptok[i] = bt
-        out: list[int] = []
-        pos = 0
-        while pos < n:
-            t = ptok[pos]
-            if t >= 0:
-                out.append(t)
-            else:
-                self._fallback(cps[pos] if cps is not None else ord(w[pos]), out)
-            pos += plen[pos]
-        return out
+        return self._emit(w, cps, plen, ptok)
 
     def encode(self, text: bytes) -> list[int]:
         """llama.cpp: llm_tokenizer_plamo2::encode."""
@@ -261,16 +267,7 @@ class PLaMo2Model:
                 if sc == UNKNOWN_SCORE:
                     break
             scores[i] = best
-        out: list[int] = []
-        pos = 0
-        while pos < n:
-            t = ptok[pos]
-            if t >= 0:
-                out.append(t)
-            else:
-                self._fallback(cps[pos] if cps is not None else ord(w[pos]), out)
-            pos += plen[pos]
-        return out
+        return self._emit(w, cps, plen, ptok)
 
     def _encode_odd(self, w: str, cps: list[int]) -> list[int]:
         # "\x00" stands in for the out-of-range codepoints; a token holding "\x00" could match

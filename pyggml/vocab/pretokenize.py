@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -326,16 +327,21 @@ PRE_TABLE: dict[str, PreTokenizer] = {
 _OOR = -1  # the reference's OUT_OF_RANGE codepoint
 
 
+def _segments(cpts: list[int], fl: list[int],
+              offsets: list[int]) -> Iterator[tuple[list[int], list[int], int]]:
+    """Per segment: local copies of its codepoints and flags, padded with "no codepoint"
+    (cpt -1, flags 0) past the end so the splitters' look-ahead needs no bounds checks, and
+    its length."""
+    start = 0
+    for seg in offsets:
+        yield cpts[start : start + seg] + [_OOR] * 3, fl[start : start + seg] + [0] * 3, seg
+        start += seg
+
+
 def _split_gpt2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]:
     out: list[int] = []
-    start = 0
     WS, LET, NUM = U.WHITESPACE, U.LETTER, U.NUMBER
-    for seg in offsets:
-        # local copies padded with "no codepoint" (flags 0, cpt -1) past the segment end
-        c = cpts[start : start + seg] + [_OOR] * 3
-        f = fl[start : start + seg] + [0] * 3
-        start += seg
-        end = seg
+    for c, f, end in _segments(cpts, fl, offsets):
         prev = pos = 0
         while pos < end:
             cpt = c[pos]
@@ -387,15 +393,10 @@ def _split_llama3_family(cpts: list[int], fl: list[int], offsets: list[int], *, 
                          marks: bool) -> list[int]:
     """llama3 (``\\p{N}{1,3}``), qwen2 (``\\p{N}``) and qwen35 (letters also take marks)."""
     out: list[int] = []
-    start = 0
     WS, NUM = U.WHITESPACE, U.NUMBER
     LET = U.LETTER | U.ACCENT_MARK if marks else U.LETTER
     tolower = U.tolower
-    for seg in offsets:
-        c = cpts[start : start + seg] + [_OOR] * 3
-        f = fl[start : start + seg] + [0] * 3
-        start += seg
-        end = seg
+    for c, f, end in _segments(cpts, fl, offsets):
         prev = pos = 0
         while pos < end:
             cpt = c[pos]
@@ -525,14 +526,9 @@ def _split_kimi_k2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[i
     """llama.cpp: unicode_regex_split_custom_kimi_k2 (Han runs, then llama3-like words with
     Han letters left out, 1-3 digit numbers, punctuation runs, whitespace)."""
     out: list[int] = []
-    start = 0
     WS, LET, NUM = U.WHITESPACE, U.LETTER, U.NUMBER
     tolower = U.tolower
-    for seg in offsets:
-        c = cpts[start : start + seg] + [_OOR] * 3
-        f = fl[start : start + seg] + [0] * 3
-        start += seg
-        end = seg
+    for c, f, end in _segments(cpts, fl, offsets):
         prev = 0
 
         def add(e: int) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pyggml.parity import Options, first_difference
 from pyggml.parity import json_schema as js
 from pyggml.parity.grammar import _refuses, ours_parse
-from pyggml.parity.json_schema_gen import generated_texts, reference_test_schemas
+from pyggml.parity.json_schema_gen import STACK_EXHAUSTING_SCHEMAS, generated_texts, reference_test_schemas
 from pyggml.reference import grammar as ref_grammar
 
 
@@ -135,18 +135,7 @@ def test_hypothesis_differential(schema):
 def test_stack_exhausting_schemas_match_isolated_reference():
     """Schemas the reference recurses on until its stack overflows: pyggml refuses them
     ("too-deep") and the reference, run in a throwaway worker, dies."""
-    for schema in (
-        {"allOf": [{"$ref": "#/$defs/a"}], "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}},
-        {
-            "$ref": "#/$defs/d",
-            "$defs": {
-                "d": {
-                    "type": "object",
-                    "properties": {"p": {"allOf": [{"$ref": "#/$defs/d"}], "type": "object"}},
-                }
-            },
-        },
-    ):
+    for schema in STACK_EXHAUSTING_SCHEMAS:
         ours, theirs = js.pair(json.dumps(schema))
         assert ours == theirs == {"ok": False, "error": js.CRASH}
 

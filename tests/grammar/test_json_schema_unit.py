@@ -13,7 +13,11 @@ from pyggml.errors import GrammarError, JSONSchemaError
 from pyggml.grammar import Grammar, json_schema_to_grammar, parse
 from pyggml.grammar.json_schema import build_grammar, convert, gbnf_format_literal, schema_document
 from pyggml.grammar.json_schema_value import dump_float, dumps
-from pyggml.parity.json_schema_gen import integration_test_schemas, reference_test_schemas
+from pyggml.parity.json_schema_gen import (
+    STACK_EXHAUSTING_SCHEMAS,
+    integration_test_schemas,
+    reference_test_schemas,
+)
 
 
 def _trim(s: str) -> str:
@@ -176,18 +180,7 @@ def test_recursive_refs_terminate():
 
 def test_allof_self_inlining_is_refused():
     # the reference recurses on these until its stack overflows
-    for schema in (
-        {"allOf": [{"$ref": "#/$defs/a"}], "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}},
-        {
-            "$ref": "#/$defs/d",
-            "$defs": {
-                "d": {
-                    "type": "object",
-                    "properties": {"p": {"allOf": [{"$ref": "#/$defs/d"}], "type": "object"}},
-                }
-            },
-        },
-    ):
+    for schema in STACK_EXHAUSTING_SCHEMAS:
         with pytest.raises(JSONSchemaError) as e:
             _quick(lambda s=schema: json_schema_to_grammar(s))
         assert e.value.reason == "too-deep"

@@ -5,10 +5,10 @@ paths that no shipped vocabulary reaches."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
+from pyggml.model.gguf_write import write_gguf
 from pyggml.parity import corpus
 from pyggml.vocab.gguf_meta import ARRAY, Value, parse_metadata
 
@@ -35,21 +35,16 @@ def variant(src: Path, overrides: dict[str, Value | None]) -> Path:
         else:
             meta[k] = v
     arch = meta.pop("general.architecture").value.decode()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.part")  # concurrent writers each rename theirs
-    w = gguf.GGUFWriter(str(tmp), arch)
-    for key, v in meta.items():
-        val: Any = v.value
-        if v.type == ARRAY and not isinstance(val, list):
-            val = val.tolist()
-        sub = gguf.GGUFValueType(v.arr_type) if v.arr_type is not None else None
-        w.add_key_value(key, val, gguf.GGUFValueType(v.type), sub)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    tmp.replace(out)
-    return out
+
+    def fill(w: Any) -> None:
+        for key, v in meta.items():
+            val: Any = v.value
+            if v.type == ARRAY and not isinstance(val, list):
+                val = val.tolist()
+            sub = gguf.GGUFValueType(v.arr_type) if v.arr_type is not None else None
+            w.add_key_value(key, val, gguf.GGUFValueType(v.type), sub)
+
+    return write_gguf(out, arch, fill)
 
 
 def string(s: str) -> Value:

@@ -5,57 +5,21 @@
 // run in a subprocess (pyggml/reference/grammar.py does).
 #include "probe.h"
 #include "probe_json.h"
+#include "probe_stderr.h"
 
 #include "llama.h"
 #include "llama-grammar.h"
 #include "llama-vocab.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
 using probe::json;
 
 namespace {
-
-// Run fn with fd 2 redirected into a temporary file; returns what was written there.
-template <typename F>
-std::string capture_stderr(F && fn) {
-    fflush(stderr);
-    FILE * tmp = tmpfile();
-    if (!tmp) {
-        fn();
-        return "";
-    }
-    const int saved = dup(2);
-    dup2(fileno(tmp), 2);
-    try {
-        fn();
-    } catch (...) {
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-        fclose(tmp);
-        throw;
-    }
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    std::string out;
-    fseek(tmp, 0, SEEK_SET);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), tmp)) > 0) {
-        out.append(buf, n);
-    }
-    fclose(tmp);
-    return out;
-}
 
 json rules_json(const llama_grammar_rules & rules) {
     json out = json::array();
@@ -127,7 +91,7 @@ extern "C" int ps_grammar_parse(const char * src, char ** out) {
     try {
         llama_grammar_parser parser;
         bool res = false;
-        const std::string err = capture_stderr([&] { res = parser.parse(src); });
+        const std::string err = probe::capture_stderr([&] { res = parser.parse(src); });
         ok = res ? 1 : 0;
         json symbols = json::array();
         for (const auto & kv : parser.symbol_ids) {
@@ -152,7 +116,7 @@ extern "C" void * ps_grammar_init(void * model, const char * src, const char * r
     llama_grammar * g = nullptr;
     try {
         const llama_vocab * vocab = model ? llama_model_get_vocab((const llama_model *) model) : nullptr;
-        const std::string err = capture_stderr([&] {
+        const std::string err = probe::capture_stderr([&] {
             g = llama_grammar_init_impl(vocab, src, root, lazy != 0, patterns, (size_t) n_patterns,
                                         tokens, (size_t) n_tokens);
         });
