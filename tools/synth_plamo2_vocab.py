@@ -1,4 +1,4 @@
-"""Write the synthetic PLaMo-2 vocab-only GGUF (seeded; see pyggml/vocab/fixtures.py).
+"""Write the synthetic PLaMo-2 vocab-only GGUF (seeded; see pyggml/parity/vocab_plamo2.py).
 
 No real PLaMo-2 vocabulary is available through the package registries: this one is
 synthesized with the converter's layout (control tokens, 256 byte tokens, scored pieces,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pyggml.vocab.fixtures import write_plamo2_gguf
+from pyggml.parity.vocab_plamo2 import write_plamo2_gguf
 
 
 def main(argv: list[str]) -> int:

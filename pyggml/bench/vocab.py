@@ -39,7 +39,7 @@ def _vocab_path(name: str) -> Path:
 
         return rwkv_world_gguf()
     if name == "plamo2-synth":  # synthesized: no real PLaMo-2 vocab is on the registries
-        from ..vocab.fixtures import plamo2_gguf
+        from ..parity.vocab_plamo2 import plamo2_gguf
 
         return plamo2_gguf()
     return corpus.reference_tree() / "models" / f"ggml-vocab-{name}.gguf"

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TokenizerError
-from ..vocab.fixtures import plamo2_gguf
 from . import Case, Options, corpus
 from . import vocab_convert as vc
 from .vocab_convert import RWKV_VOCAB, RWKV_WHEEL, convert_rwkv_world, rwkv_world_gguf
+from .vocab_plamo2 import plamo2_gguf
 
 __all__ = ["BUILTIN", "EXTRA_VOCABS", "RWKV_VOCAB", "RWKV_WHEEL", "cases", "convert_rwkv_world",
            "random_texts", "rwkv_world_gguf", "vocab_files"]

@@ -1,6 +1,6 @@
 """PLaMo-2 (pyggml.vocab.plamo2) on the synthetic PLaMo-2 vocabulary, against the running
 reference.  No real PLaMo-2 vocab is available from the package registries: the fixture is
-synthesized (pyggml.vocab.fixtures, tools/synth_plamo2_vocab.py)."""
+synthesized (pyggml.parity.vocab_plamo2, tools/synth_plamo2_vocab.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from vocab_variants import variant
 
 from pyggml.errors import TokenizerError
 from pyggml.parity.vocab import BUILTIN, EXTRA_TEXTS, _ours_info, long_text, random_texts
+from pyggml.parity.vocab_plamo2 import plamo2_gguf, synth_plamo2_tokens
 from pyggml.vocab import Vocab
-from pyggml.vocab.fixtures import plamo2_gguf, synth_plamo2_tokens
 from pyggml.vocab.gguf_meta import ARRAY, INT32, Value, parse_metadata
 from pyggml.vocab.vocab import TYPE_PLAMO2
 

@@ -143,7 +143,7 @@ def write_plamo2_gguf(out: Path, seed: int = 0) -> Path:
 
 def plamo2_gguf(seed: int = 0) -> Path:
     """The cached synthetic PLaMo-2 vocab (written on first use under the pyggml cache)."""
-    from ..parity import corpus
+    from . import corpus
 
     out = corpus.cache_dir() / "vocabs" / f"ggml-vocab-plamo2-synth-{seed}.gguf"
     if not out.exists():
