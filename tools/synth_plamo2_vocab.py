@@ -9,6 +9,7 @@ synthesized with the converter's layout (control tokens, 256 byte tokens, scored
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from pyggml.parity.vocab_plamo2 import write_plamo2_gguf
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (1, 2):
-        print(__doc__, file=sys.stderr)
-        return 2
-    seed = int(argv[1]) if len(argv) == 2 else 0
-    print(write_plamo2_gguf(Path(argv[0]), seed))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", type=Path, help="the GGUF file to write")
+    ap.add_argument("seed", type=int, nargs="?", default=0)
+    args = ap.parse_args(argv)
+    print(write_plamo2_gguf(args.out, args.seed))
     return 0
 
 
