@@ -322,8 +322,12 @@ class KVCells:
             raise KVCellsError(f"cell {i} is empty" if self.pos[i] == -1 else
                                f"seq_rm: cell {i} does not hold seq {s}")
         self.seq_t[s, ix] = False
-        rows = self.seqs_present()
-        held = self.seq_t[_grid(rows, ix)].any(axis=0) if rows.size else np.zeros(ix.size, bool)
+        if ix.size <= _FEW_CELLS:
+            # a few columns: checking them is cheaper than finding the sequences present
+            held = np.array([self.seq_t[:, i].any() for i in ix.tolist()], bool)
+        else:
+            rows = self.seqs_present()
+            held = self.seq_t[_grid(rows, ix)].any(axis=0) if rows.size else np.zeros(ix.size, bool)
         freed = ix[~held]
         self.pos[freed] = -1
         self.shift[freed] = 0
