@@ -175,6 +175,10 @@ EXTRA_VOCABS: dict[str, Callable[[], Path]] = {
     "plamo2-synth": plamo2_gguf,  # PLAMO2: synthesized (no real PLaMo-2 vocab on the registries)
     "type-none": vc.none_gguf,  # NONE: tokenizer.ggml.model "none", no tokens
     "type-no_vocab-8": lambda: vc.none_gguf("no_vocab", 8),  # NONE: 8 dummy tokens
+    "hybriddna-gpt-2": vc.hybriddna_gguf,  # BPE hybriddna: gpt-2 + <dna>/</dna>/<oov> + 6-mers
+    "whitespace-gpt-2": vc.whitespace_gguf,  # BPE whitespace: gpt-2 tokens, no lowercase key
+    "whitespace-gpt-2-lower": lambda: vc.whitespace_gguf(True),  # ... normalizer.lowercase on
+    "type-test": vc.type_test_gguf,  # TEST: synthesized, 300 tokens
 }
 
 # the four combinations of two flags (remove_special/unparse_special, lstrip/special)

@@ -337,3 +337,110 @@ def gpt2_gguf() -> Path:
 def none_gguf(model: str = "none", vocab_size: int | None = None) -> Path:
     tag = model + (f"-{vocab_size}" if vocab_size is not None else "")
     return _cached(f"type-{tag}", lambda o: write_none_vocab(o, model, vocab_size))
+
+
+# --- BPE-session and TEST vocabularies (no real files on the registries: derived or synthesized)
+def write_vocab_copy(src: Path, out: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """``src``'s metadata (tensors left out) after ``edit`` changed it in place."""
+    import gguf
+
+    from ..vocab.gguf_meta import ARRAY, parse_metadata
+
+    meta: dict[str, Any] = parse_metadata(src.read_bytes())
+    edit(meta)
+    arch = meta.pop("general.architecture").value.decode()
+    meta.pop("general.name", None)
+
+    def fill(w: Any) -> None:
+        for key, v in meta.items():
+            val: Any = v.value
+            if v.type == ARRAY and not isinstance(val, list):
+                val = val.tolist()
+            sub = gguf.GGUFValueType(v.arr_type) if v.arr_type is not None else None
+            w.add_key_value(key, val, gguf.GGUFValueType(v.type), sub)
+
+    return _write(out, arch, fill)
+
+
+def _set_tokens(meta: dict[str, Any], tokens: list[bytes], types: list[int]) -> None:
+    from ..vocab.gguf_meta import ARRAY, INT32, STRING, Value
+
+    meta["tokenizer.ggml.tokens"] = Value(ARRAY, tokens, STRING)
+    meta["tokenizer.ggml.token_type"] = Value(ARRAY, types, INT32)
+
+
+def _gpt2_ref() -> Path:
+    return next(p for p in corpus.vocab_ggufs() if p.name == "ggml-vocab-gpt-2.gguf")
+
+
+def write_hybriddna_vocab(src: Path, out: Path, dna_tokens: bool = True) -> Path:
+    """The reference's GPT-2 vocab as a ``hybriddna`` one, laid out the way conversion/base.py
+    _set_vocab_hybriddna writes it: ``<dna>``, ``</dna>``, ``<oov>`` (added special tokens:
+    CONTROL), then every ACGT 6-mer with the U+E000 marker suffix (NORMAL).  Without
+    ``dna_tokens`` only the model name changes (the session falls back to plain BPE)."""
+    import itertools
+
+    def edit(meta: dict[str, Any]) -> None:
+        from ..vocab.gguf_meta import STRING, Value
+
+        tokens = list(meta["tokenizer.ggml.tokens"].value)
+        tt = meta.get("tokenizer.ggml.token_type")
+        types = [int(t) for t in tt.value] if tt is not None else [NORMAL] * len(tokens)
+        kmers = ["".join(p).encode() + "\ue000".encode() for p in itertools.product("ACGT", repeat=6)]
+        if dna_tokens:
+            tokens += [b"<dna>", b"</dna>", b"<oov>", *kmers]
+            types += [CONTROL] * 3 + [NORMAL] * len(kmers)
+            _set_tokens(meta, tokens, types)
+        meta["tokenizer.ggml.model"] = Value(STRING, b"hybriddna")
+
+    return write_vocab_copy(src, out, edit)
+
+
+def write_whitespace_vocab(src: Path, out: Path, lowercase: bool | None) -> Path:
+    """A ``whitespace`` vocab (conversion/base.py _set_vocab_whitespace: model and pre both
+    ``whitespace``) over the reference's GPT-2 tokens and merges; ``lowercase`` sets
+    ``tokenizer.ggml.normalizer.lowercase`` (None: the key left out)."""
+
+    def edit(meta: dict[str, Any]) -> None:
+        from ..vocab.gguf_meta import BOOL, STRING, Value
+
+        meta["tokenizer.ggml.model"] = Value(STRING, b"whitespace")
+        meta["tokenizer.ggml.pre"] = Value(STRING, b"whitespace")
+        if lowercase is not None:
+            meta["tokenizer.ggml.normalizer.lowercase"] = Value(BOOL, lowercase)
+
+    return write_vocab_copy(src, out, edit)
+
+
+def write_test_vocab(out: Path, n_tokens: int = 300) -> Path:
+    """A ``test`` vocab (LLAMA_VOCAB_TYPE_TEST, no converter writes one): ``n_tokens`` tokens,
+    a few of them CONTROL/USER_DEFINED specials, BOS 1 with add_bos on (detokenize's
+    remove_special reads it; tokenize adds nothing for this type)."""
+    specials = {0: (b"<unk>", UNKNOWN), 1: (b"<s>", CONTROL), 2: (b"</s>", CONTROL),
+                3: (b"<|user|>", USER_DEFINED), 4: (b"<mask>", CONTROL)}
+    tokens = [specials[i][0] if i in specials else f"t{i}".encode() for i in range(n_tokens)]
+    types = [specials[i][1] if i in specials else NORMAL for i in range(n_tokens)]
+
+    def fill(w: Any) -> None:
+        w.add_tokenizer_model("test")
+        w.add_token_list(tokens)
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_add_bos_token(True)
+
+    return _write(out, "llama", fill)
+
+
+def hybriddna_gguf(dna_tokens: bool = True) -> Path:
+    name = "hybriddna-gpt-2" + ("" if dna_tokens else "-no-dna")
+    return _cached(name, lambda o: write_hybriddna_vocab(_gpt2_ref(), o, dna_tokens))
+
+
+def whitespace_gguf(lowercase: bool | None = None) -> Path:
+    tag = {None: "", True: "-lower", False: "-cased"}[lowercase]
+    return _cached(f"whitespace-gpt-2{tag}", lambda o: write_whitespace_vocab(_gpt2_ref(), o, lowercase))
+
+
+def type_test_gguf() -> Path:
+    return _cached("type-test", write_test_vocab)

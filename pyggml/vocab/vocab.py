@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TokenizerError
-from . import bpe, hash_order, plamo2, rwkv, spm, ugm, wpm
+from . import bpe, hash_order, hybriddna, plamo2, rwkv, spm, ugm, whitespace, wpm
 from . import unicode as U
 from .gguf_meta import (
     ARRAY,
@@ -279,8 +279,6 @@ class Vocab:
             sp.update(bos=101, eos=NULL, unk=100, sep=102, pad=0, mask=103)
             self.add_sep = True
         elif model in ("gpt2", "hybriddna", "whitespace", "gemma4"):
-            if model in ("hybriddna", "whitespace"):
-                raise TokenizerError(f"tokenizer model '{model}' is not ported yet")
             self.type = TYPE_BPE
             merges = self._meta.get(_K + "merges")
             if merges is None:
@@ -323,7 +321,9 @@ class Vocab:
             sp.update(bos=1, eos=2, unk=0, pad=3)  # <|plamo:bos|>, <|plamo:eos|>, <|plamo:unk|>, pad
             nulls("sep", "mask")
         elif model == "test":
-            raise TokenizerError(f"tokenizer model '{model}' is not ported yet")
+            # LLAMA_VOCAB_TYPE_TEST: ids from a hash of 5-byte chunks, pieces the hex id
+            self.type = TYPE_TEST
+            nulls("bos", "eos", "unk", "sep", "pad", "mask")
         else:
             raise TokenizerError(f"unknown tokenizer: '{model}'")
 
@@ -399,6 +399,8 @@ class Vocab:
             table = np.array([_TOKTYPE_ATTR[k] for k in range(len(_TOKTYPE_ATTR))], dtype=np.int64)
             self.attrs = np.where(known, table[np.where(known, tt_arr, 0)], ATTR_UNDEFINED).tolist()
 
+        if model == "hybriddna":
+            hybriddna.strip_kmer_marker(self.texts, self.token_to_id)
         self.special_tokens_cache: list[int] = []  # empty while the newline token is looked up
         self._specials: dict[bool, list[tuple[int, bytes, int]]] = {True: [], False: []}
         self._special_heads: dict[bool, set[int]] = {True: set(), False: set()}
@@ -642,6 +644,8 @@ class Vocab:
             t = t2id.get(U.byte_to_unicode()[ch].encode())
         elif self.type == TYPE_PLAMO2:
             t = t2id.get(f"<0x{ch:02X}>".encode())
+        elif self.type == TYPE_TEST:
+            return NULL  # no byte mapping for this type, and no throw either
         else:
             t = None
         if t is None:
@@ -745,6 +749,8 @@ class Vocab:
             if add_special and self.add_eos:
                 self._append_special(out, "eos")
         elif t == TYPE_BPE:
+            # llama.cpp: impl::tokenize picks the BPE session by tokenizer model name
+            session = _BPE_SESSIONS.get(self.tokenizer_model, bpe.tokenize)
             if add_special and self.add_bos:
                 self._append_special(out, "bos")
             for f in frags:
@@ -753,7 +759,7 @@ class Vocab:
                     if self.escape_whitespaces:
                         piece = piece.replace(b" ", _ESCAPED_SPACE)
                     try:
-                        bpe.tokenize(self, piece, out)
+                        session(self, piece, out)
                     except U.InvalidCodepoint as e:
                         raise TokenizerError(str(e)) from None
                 else:
@@ -795,6 +801,8 @@ class Vocab:
                     out.append(f)
             if add_special and self.add_eos:
                 self._append_special(out, "eos")
+        elif t == TYPE_TEST:  # no BOS/EOS whatever add_special says
+            _tokenize_test(data, frags, len(self.texts), out)
         return out
 
     def _append_special(self, out: list[int], name: str) -> None:
@@ -810,6 +818,8 @@ class Vocab:
         a = self.attrs[token]
         text = self.texts[token]
         t = self.type
+        if t == TYPE_TEST:  # the id in lowercase hex, whatever the attributes
+            return b"%x" % token
         if t == TYPE_RWKV:
             return rwkv.unescape(text)  # no attribute rules for RWKV pieces
         if t == TYPE_PLAMO2:
@@ -896,6 +906,33 @@ class Vocab:
     ) -> str:
         """Text of ``tokens`` (llama_detokenize); bytes that are not UTF-8 become U+FFFD."""
         return self.detokenize_bytes(tokens, remove_special, unparse_special).decode("utf-8", "replace")
+
+
+_BPE_SESSIONS = {"hybriddna": hybriddna.tokenize, "whitespace": whitespace.tokenize}
+
+
+_TEST_POWERS = np.array([31**4, 31**3, 31**2, 31, 1], dtype=np.int64)
+
+
+def _tokenize_test(data: bytes, frags: list[tuple[int, int] | int], n_vocab: int, out: list[int]) -> None:
+    """llama.cpp: impl::tokenize, LLAMA_VOCAB_TYPE_TEST: each 5-byte chunk of a raw fragment
+    becomes ``hash % n_vocab`` (hash = hash*31 + byte, in uint64)."""
+    for f in frags:
+        if not isinstance(f, tuple):
+            out.append(f)
+            continue
+        if n_vocab == 0:
+            raise TokenizerError("TEST vocabulary without tokens: the reference divides by zero")
+        start, length = f
+        full = length - length % 5
+        if full:  # 5 bytes never overflow the uint64 hash: one dot product per chunk
+            chunks = np.frombuffer(data, np.uint8, full, start).reshape(-1, 5).astype(np.int64)
+            out.extend((chunks @ _TEST_POWERS % n_vocab).tolist())
+        if full < length:
+            h = 0
+            for b in data[start + full : start + length]:
+                h = h * 31 + b
+            out.append(h % n_vocab)
 
 
 def _strtol_hex(b: bytes) -> int:
