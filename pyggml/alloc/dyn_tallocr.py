@@ -104,48 +104,10 @@ class DynTallocr:
         self.chunks.append(Chunk(size))
         return len(self.chunks) - 1
 
-    def alloc(self, size: int) -> tuple[int, int]:
-        """ggml_dyn_tallocr_alloc: the (chunk, offset) for ``size`` bytes (padded)."""
-        a = self.alignment
-        size = (size + a - 1) & ~(a - 1)
+    def _search(self, size: int) -> tuple[int, int]:
+        """The (chunk, block) ggml_dyn_tallocr_alloc takes ``size`` bytes from: its two passes
+        over every chunk, else a new chunk."""
         chunks = self.chunks
-        if len(chunks) == 1:
-            # the usual case, one chunk: the same two passes without the loops over chunks
-            chunk = chunks[0]
-            sizes = chunk.sizes
-            last = len(sizes) - 1
-            best_block = -1
-            if last == 1:
-                s = sizes[0]
-                if s >= size and s <= SIZE_MAX:
-                    best_block = 0
-            elif last > 1:
-                best_size = SIZE_MAX
-                for i in range(last):
-                    s = sizes[i]
-                    if s >= size and s <= best_size:
-                        best_block = i
-                        best_size = s
-            if best_block == -1 and last >= 0 and sizes[last] >= size:
-                reuse = chunk.max_size - chunk.offs[last] - size
-                if not _INT64_MIN <= reuse <= _INT64_MAX:
-                    reuse = _as_int64(reuse)
-                if reuse > _INT64_MIN:  # pass 2's test against its starting best_reuse
-                    best_block = last
-            if best_block != -1:
-                offs = chunk.offs
-                offset = offs[best_block]
-                end = offset + size
-                left = sizes[best_block] - size
-                if left == 0:
-                    del offs[best_block]
-                    del sizes[best_block]
-                else:
-                    offs[best_block] = end
-                    sizes[best_block] = left
-                if end > chunk.max_size:
-                    chunk.max_size = end
-                return 0, offset
         best_chunk = -1
         best_block = -1
         # pass 1: best fit over every chunk's free blocks except the last one.  Quirks: the
@@ -186,6 +148,41 @@ class DynTallocr:
         if best_chunk == -1:
             # GGML_ABORT("graph allocation: failed to reserve memory")
             raise AllocAbort("graph allocation: failed to reserve memory")
+        return best_chunk, best_block
+
+    def alloc(self, size: int) -> tuple[int, int]:
+        """ggml_dyn_tallocr_alloc: the (chunk, offset) for ``size`` bytes (padded)."""
+        a = self.alignment
+        size = (size + a - 1) & ~(a - 1)
+        chunks = self.chunks
+        if len(chunks) == 1:
+            # the usual case, one chunk: the same two passes without the loops over chunks
+            chunk = chunks[0]
+            sizes = chunk.sizes
+            last = len(sizes) - 1
+            best_block = -1
+            if last == 1:
+                s = sizes[0]
+                if s >= size and s <= SIZE_MAX:
+                    best_block = 0
+            elif last > 1:
+                best_size = SIZE_MAX
+                for i in range(last):
+                    s = sizes[i]
+                    if s >= size and s <= best_size:
+                        best_block = i
+                        best_size = s
+            if best_block == -1 and last >= 0 and sizes[last] >= size:
+                reuse = chunk.max_size - chunk.offs[last] - size
+                if not _INT64_MIN <= reuse <= _INT64_MAX:
+                    reuse = _as_int64(reuse)
+                if reuse > _INT64_MIN:  # pass 2's test against its starting best_reuse
+                    best_block = last
+            best_chunk = 0
+        else:
+            best_chunk = best_block = -1
+        if best_block == -1:
+            best_chunk, best_block = self._search(size)
         chunk = chunks[best_chunk]
         offs, sizes = chunk.offs, chunk.sizes
         offset = offs[best_block]

@@ -19,6 +19,7 @@ tensor); the note gives the time measured inside C around the reference call alo
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from . import Pair
@@ -102,38 +103,41 @@ def _timed_pair(ours: Any, ref: Any, mode: int, what: str) -> Pair:
     return pair
 
 
-def _plan() -> Pair:
+def _planner() -> tuple[dict[str, Any], Any, Callable[[], bool]]:
+    """The decode graph's IR, its parsed graph, and one planning by a fresh allocator
+    (reserve_n + alloc_graph)."""
     from ..alloc import GallocrPlan, Scenario, State
-    from ..reference.alloc import Bench
 
     ir = _decode_ir()
     sc = Scenario.from_json(ir)
     g = sc.graph
 
-    def ours() -> bool:
+    def plan_once() -> bool:
         p = GallocrPlan(sc.bufts)
         st = State.initial(g)
         return p.reserve_n(g, st, g.node_buffer_ids, g.leaf_buffer_ids) and p.alloc_graph(g, st)
 
+    return ir, g, plan_once
+
+
+def _plan() -> Pair:
+    from ..reference.alloc import Bench
+
+    ir, _, ours = _planner()
     return _timed_pair(ours, Bench(ir), Bench.PLAN, f"{len(ir['nodes'])} nodes, {len(ir['leafs'])} leafs")
 
 
 def _plan_cold() -> Pair:
-    from ..alloc import GallocrPlan, Scenario, State
     from ..reference.alloc import Bench
 
-    ir = _decode_ir()
-    sc = Scenario.from_json(ir)
-    g = sc.graph
+    ir, g, plan_once = _planner()
 
     def ours() -> bool:
         # as for a graph never planned before: drop what the planner derives once per IR graph
         # (non-NULL srcs, in-place flags, layout ids; see gallocr.tensor_facts)
         for key in ("_nonnull", "_slots", "_facts"):
             g.__dict__.pop(key, None)
-        p = GallocrPlan(sc.bufts)
-        st = State.initial(g)
-        return p.reserve_n(g, st, g.node_buffer_ids, g.leaf_buffer_ids) and p.alloc_graph(g, st)
+        return plan_once()
 
     return _timed_pair(ours, Bench(ir), Bench.PLAN, f"{len(ir['nodes'])} nodes, per-graph facts rebuilt")
 

@@ -143,8 +143,11 @@ class MemoryRecurrent:
             self.head = new_head
 
     def _tail_cell(self, seq_id: int, p0: int, p1: int) -> int:
-        """The state cell of ``seq_id`` if its position is in [p0, p1), else -1."""
-        if 0 <= seq_id < self.size:
+        """The state cell of ``seq_id`` if its position is in [p0, p1) (negative p0: 0,
+        negative p1: no upper bound), else -1."""
+        p0 = max(p0, 0)
+        p1 = _POS_MAX if p1 < 0 else p1
+        if p0 < p1 and 0 <= seq_id < self.size:
             t = self.tail[seq_id]
             if t >= 0 and seq_id in self.seqs[t] and p0 <= self.pos[t] < p1:
                 return t
@@ -153,20 +156,12 @@ class MemoryRecurrent:
     def seq_add(self, seq_id: int, p0: int, p1: int, shift: int) -> None:
         if shift == 0:
             return
-        p0 = max(p0, 0)
-        p1 = _POS_MAX if p1 < 0 else p1
-        if p0 == p1:
-            return
         t = self._tail_cell(seq_id, p0, p1)
         if t >= 0:
             self.pos[t] += shift
 
     def seq_div(self, seq_id: int, p0: int, p1: int, d: int) -> None:
         if d == 1:
-            return
-        p0 = max(p0, 0)
-        p1 = _POS_MAX if p1 < 0 else p1
-        if p0 == p1:
             return
         t = self._tail_cell(seq_id, p0, p1)
         if t >= 0:

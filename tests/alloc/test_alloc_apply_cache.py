@@ -7,6 +7,7 @@ lose memory, and in ``exact`` mode while srcs are rewired behind the allocator's
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -28,16 +29,25 @@ def _single_buffer(sc: dict) -> dict:
     return sc
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_cached_needs_realloc_matches_scan(seed: int) -> None:
-    rng = random.Random(seed)
-    sc = Scenario.from_json(_single_buffer(random_scenario(random.Random(seed), max_nodes=16)))
-    g = sc.graph
+def _reserved(scenario_seed: int) -> tuple[Any, Any, Any, Any, Gallocr] | None:
+    """A random single-buffer graph (IR, ggml context, cgraph, tensor pointers) reserved by a
+    fresh Gallocr; None when the graph has no nodes."""
+    g = Scenario.from_json(_single_buffer(random_scenario(random.Random(scenario_seed), max_nodes=16))).graph
     if not g.nodes:
-        return
+        return None
     ctx, graph, ptrs = materialize(g)
     ga = Gallocr(BufferType.cpu())
     assert ga.reserve(graph)
+    return g, ctx, graph, ptrs, ga
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cached_needs_realloc_matches_scan(seed: int) -> None:
+    rng = random.Random(seed)
+    got = _reserved(seed)
+    if got is None:
+        return
+    g, ctx, graph, ptrs, ga = got
     assert ga.needs_realloc(graph) == _scan(ga, graph)
     # a pre-allocated tensor read by the graph loses its data: both say realloc
     pre = [t for t in range(g.n_tensors) if g.preallocated[t] and g.view_src[t] < 0]
@@ -83,13 +93,10 @@ def test_reused_ir_matches_a_fresh_extraction(seed: int) -> None:
     from pyggml.alloc.ir import from_graph
 
     rng = random.Random(seed)
-    sc = Scenario.from_json(_single_buffer(random_scenario(random.Random(100 + seed), max_nodes=16)))
-    g = sc.graph
-    if not g.nodes:
+    got = _reserved(100 + seed)
+    if got is None:
         return
-    ctx, graph, ptrs = materialize(g)
-    ga = Gallocr(BufferType.cpu())
-    assert ga.reserve(graph)
+    g, ctx, graph, ptrs, ga = got
 
     def check() -> None:
         ir, addrs, _ = ga._ir(graph)

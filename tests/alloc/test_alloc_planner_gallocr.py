@@ -25,6 +25,18 @@ def go(b: Builder, out: int, bufts: list[dict[str, Any]] = D, steps: list[dict[s
     return plan(b.scenario(bufts, steps))
 
 
+def two_buffers(op: str, leaf_buffer: int, node_buffer: int) -> tuple[Builder, int, int]:
+    """x = input(4) and the output y = op(x), x on buffer type leaf_buffer and y on node_buffer."""
+    b = Builder()
+    x = b.input(4)
+    y = b.op(op, x)
+    b.set_output(y)
+    b.expand(y)
+    b.g.leaf_buffer_ids = [leaf_buffer]
+    b.g.node_buffer_ids = [node_buffer]
+    return b, x, y
+
+
 def test_inplace_reuses_single_child_parent() -> None:
     b = Builder()
     x = b.input(4)
@@ -105,26 +117,14 @@ def test_op_none_view_is_not_counted() -> None:
 
 
 def test_inplace_ignores_the_node_buffer_id() -> None:
-    b = Builder()
-    x = b.input(4)
-    y = b.scale(x)
-    b.set_output(y)
-    b.expand(y)
-    b.g.node_buffer_ids = [1]
-    b.g.leaf_buffer_ids = [0]
+    b, _, y = two_buffers("SCALE", 0, 1)
     o = plan(b.scenario(D + D, [{"call": "reserve"}, {"call": "alloc_graph"}, {"call": "get_buffer_size"}]))
     assert o["tensors"][y] == {"buffer": 0, "chunk": 0, "offset": 0}    # x's memory, buffer 0
     assert o["buffers"] == [[16], []] and o["steps"][-1] == [16, 0]
 
 
 def test_needs_realloc_and_multi_buffer_alloc_graph() -> None:
-    b = Builder()
-    x = b.input(4)
-    y = b.op("CONT", x)
-    b.set_output(y)
-    b.expand(y)
-    b.g.node_buffer_ids = [1]
-    b.g.leaf_buffer_ids = [0]
+    b, x, y = two_buffers("CONT", 0, 1)
     bufts = D + D
     bigger = {"nodes": b.g.nodes + [b.op("CONT", y)], "leafs": b.g.leafs}
     b.g.nodes = bigger["nodes"][:1]
@@ -147,13 +147,7 @@ def test_reserve_n_size_allocates_nothing() -> None:
 
 
 def test_shared_buffer_types_share_one_buffer() -> None:
-    b = Builder()
-    x = b.input(4)
-    y = b.op("CONT", x)
-    b.set_output(y)
-    b.expand(y)
-    b.g.leaf_buffer_ids = [0]
-    b.g.node_buffer_ids = [1]
+    b, _, y = two_buffers("CONT", 0, 1)
     o = plan(b.scenario(D + [{"shared_with": 0}], [{"call": "reserve"}, {"call": "alloc_graph"},
                                                    {"call": "get_buffer_size"}]))
     assert o["buffers"] == [[32], [32]]

@@ -6,6 +6,7 @@
 #include "probe.h"
 #include "probe_json.h"
 #include "probe_legacy_batch.h"
+#include "probe_stub_model.h"
 
 #include "llama-hparams.h"
 #include "llama-kv-cells.h"
@@ -40,6 +41,34 @@ std::string take_log() {
     return s;
 }
 
+// the sequences of cell i, ascending
+json cell_seqs(const llama_kv_cells & c, uint32_t i) {
+    json s = json::array();
+    for (int k = 0; k < LLAMA_MAX_SEQ; k++) {
+        if (c.seq_has(i, k)) {
+            s.push_back(k);
+        }
+    }
+    return s;
+}
+
+// [seq, min, max, [[pos, cell], ...]] for the non-empty seqs
+json seq_pos_state(const llama_kv_cells & c) {
+    json seq_pos = json::array();
+    for (int s = 0; s < LLAMA_MAX_SEQ; s++) {
+        const auto & sp = c.seq_pos_get(s);
+        if (sp.empty()) {
+            continue;
+        }
+        json pairs = json::array();
+        for (const auto & pc : sp) {
+            pairs.push_back({pc.first, pc.second});
+        }
+        seq_pos.push_back({s, c.seq_pos_min(s), c.seq_pos_max(s), std::move(pairs)});
+    }
+    return seq_pos;
+}
+
 json cells_state(const llama_kv_cells & c) {
     const uint32_t n = c.size();
     json pos = json::array(), shift = json::array(), ext = json::array(), seq = json::array();
@@ -55,26 +84,9 @@ json cells_state(const llama_kv_cells & c) {
         shift.push_back(c.get_shift(i));
         const auto & e = c.ext_get(i);
         ext.push_back({e.x, e.y, e.tok});
-        json s = json::array();
-        for (int k = 0; k < LLAMA_MAX_SEQ; k++) {
-            if (c.seq_has(i, k)) {
-                s.push_back(k);
-            }
-        }
-        seq.push_back(std::move(s));
+        seq.push_back(cell_seqs(c, i));
     }
-    json seq_pos = json::array();  // [seq, min, max, [[pos, cell], ...]] for non-empty seqs
-    for (int s = 0; s < LLAMA_MAX_SEQ; s++) {
-        const auto & sp = c.seq_pos_get(s);
-        if (sp.empty()) {
-            continue;
-        }
-        json pairs = json::array();
-        for (const auto & pc : sp) {
-            pairs.push_back({pc.first, pc.second});
-        }
-        seq_pos.push_back({s, c.seq_pos_min(s), c.seq_pos_max(s), std::move(pairs)});
-    }
+    json seq_pos = seq_pos_state(c);
     return {
         {"size", n}, {"used", c.get_used()}, {"used_min", c.used_min()}, {"used_max_p1", c.used_max_p1()},
         {"has_shift", c.get_has_shift()}, {"pos", pos}, {"shift", shift}, {"ext", ext}, {"seq", seq},
@@ -181,17 +193,7 @@ extern "C" int ps_memory_status_is_fail(int s) {
 
 namespace {
 
-// llama_model is abstract; the cache only keeps a reference to it (offload = false)
-struct stub_model : public llama_model {
-    explicit stub_model(const llama_model_params & p) : llama_model(p) {}
-    void load_stats  (llama_model_loader &) override {}
-    void load_hparams(llama_model_loader &) override {}
-    void load_vocab  (llama_model_loader &) override {}
-    bool load_tensors(llama_model_loader &) override { return true; }
-    void load_arch_hparams(llama_model_loader &) override {}
-    void load_arch_tensors(llama_model_loader &) override {}
-    std::unique_ptr<llm_graph_context> build_arch_graph(const llm_graph_params &) const override { return nullptr; }
-};
+using probe::stub_model;
 
 // the cells of a cache stream, listing the used ones only ([i, pos, shift, x, y, tok, [seqs]]):
 // the same information as cells_state in a size that does not grow with empty cells
@@ -201,27 +203,10 @@ json cells_state_compact(const llama_kv_cells & c) {
         if (c.is_empty(i)) {
             continue;
         }
-        json s = json::array();
-        for (int k = 0; k < LLAMA_MAX_SEQ; k++) {
-            if (c.seq_has(i, k)) {
-                s.push_back(k);
-            }
-        }
         const auto & e = c.ext_get(i);
-        cells.push_back({i, c.pos_get(i), c.get_shift(i), e.x, e.y, e.tok, std::move(s)});
+        cells.push_back({i, c.pos_get(i), c.get_shift(i), e.x, e.y, e.tok, cell_seqs(c, i)});
     }
-    json seq_pos = json::array();
-    for (int s = 0; s < LLAMA_MAX_SEQ; s++) {
-        const auto & sp = c.seq_pos_get(s);
-        if (sp.empty()) {
-            continue;
-        }
-        json pairs = json::array();
-        for (const auto & pc : sp) {
-            pairs.push_back({pc.first, pc.second});
-        }
-        seq_pos.push_back({s, c.seq_pos_min(s), c.seq_pos_max(s), std::move(pairs)});
-    }
+    json seq_pos = seq_pos_state(c);
     return {{"size", c.size()}, {"used", c.get_used()}, {"used_min", c.used_min()}, {"used_max_p1", c.used_max_p1()},
             {"has_shift", c.get_has_shift()}, {"cells", std::move(cells)}, {"seq_pos", std::move(seq_pos)}};
 }
@@ -340,22 +325,33 @@ json kv_state(const llama_kv_cache & kv, uint32_t n_seq_max) {
     return {{"streams", streams}, {"seq_pos", seq_pos}, {"has_shift", kv.get_has_shift()}};
 }
 
-json kv_decode(llama_kv_cache & kv, const json & op, const json & cfg) {
-    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
-    llama_batch_ext ext(4096, 2, 2, n_seq_max, &kv, cfg.value("n_vocab", 32000), 1);
-    const probe::legacy_batch batch(op.at(1));
-    llama_batch_compat::init(ext, batch.lb, 0);
-
-    json res;
+// the batch of a decode op ([_, batch, n_ubatch, ...]) through llama_batch_allocr::init, as
+// llama_decode starts; records "init" and its "log" in res.  Owns what the batch points into.
+struct decode_batch {
+    llama_batch_ext ext;
+    const probe::legacy_batch batch;
     llama_vocab vocab;
-    llama_batch_allocr balloc(1);
-    take_log();
-    const bool ok = balloc.init(ext, vocab, false);
-    res["init"] = ok;
-    res["log"] = probe::str(take_log());
-    if (!ok) {
+    llama_batch_allocr balloc{1};
+    bool ok = false;
+
+    decode_batch(llama_memory_i & mem, const json & op, const json & cfg, json & res)
+        : ext(4096, 2, 2, cfg.at("n_seq_max").get<uint32_t>(), &mem, cfg.value("n_vocab", 32000), 1),
+          batch(op.at(1)) {
+        llama_batch_compat::init(ext, batch.lb, 0);
+        take_log();
+        ok = balloc.init(ext, vocab, false);
+        res["init"] = ok;
+        res["log"] = probe::str(take_log());
+    }
+};
+
+json kv_decode(llama_kv_cache & kv, const json & op, const json & cfg) {
+    json res;
+    decode_batch in(kv, op, cfg, res);
+    if (!in.ok) {
         return res;
     }
+    llama_batch_allocr & balloc = in.balloc;
     // llama_kv_cache::init_batch: the splits, then prepare
     const uint32_t n_ubatch = op.at(2).get<uint32_t>();
     balloc.split_reset();
@@ -517,20 +513,12 @@ json mask_hex(const llama_kv_cache_context & kctx, const llama_ubatch & ub, int6
 // a decode through the memory's own init_batch / apply / next (the iSWA and recurrent paths)
 template <typename F>
 json mem_decode(llama_memory_i & mem, const json & op, const json & cfg, bool embd_all, F && per_ubatch) {
-    const uint32_t n_seq_max = cfg.at("n_seq_max").get<uint32_t>();
-    llama_batch_ext ext(4096, 2, 2, n_seq_max, &mem, cfg.value("n_vocab", 32000), 1);
-    const probe::legacy_batch batch(op.at(1));
-    llama_batch_compat::init(ext, batch.lb, 0);
     json res;
-    llama_vocab vocab;
-    llama_batch_allocr balloc(1);
-    take_log();
-    const bool ok = balloc.init(ext, vocab, false);
-    res["init"] = ok;
-    res["log"] = probe::str(take_log());
-    if (!ok) {
+    decode_batch in(mem, op, cfg, res);
+    if (!in.ok) {
         return res;
     }
+    llama_batch_allocr & balloc = in.balloc;
     auto mctx = mem.init_batch(balloc, op.at(2).get<uint32_t>(), embd_all);
     res["status"] = status_name(mctx->get_status());
     res["prepare_log"] = probe::str(take_log());

@@ -4,6 +4,7 @@
 // ready; "slot" does find_slot + apply_ubatch + get_n_kv and then removes the tokens again
 // (seq_rm), "mask" fills the F32/F16 KQ mask of the ubatch, which is applied once at creation.
 #include "probe.h"
+#include "probe_stub_model.h"
 
 #include "llama-batch.h"
 #include "llama-hparams.h"
@@ -20,20 +21,8 @@
 
 namespace {
 
-// a llama_model with nothing to load: the cache only reads its (default) hparams and devices
-struct kvperf_model : public llama_model {
-    explicit kvperf_model(const llama_model_params & p) : llama_model(p) {}
-    void load_stats  (llama_model_loader &) override {}
-    void load_hparams(llama_model_loader &) override {}
-    void load_vocab  (llama_model_loader &) override {}
-    bool load_tensors(llama_model_loader &) override { return true; }
-    void load_arch_hparams(llama_model_loader &) override {}
-    void load_arch_tensors(llama_model_loader &) override {}
-    std::unique_ptr<llm_graph_context> build_arch_graph(const llm_graph_params &) const override { return nullptr; }
-};
-
 struct kvperf {
-    kvperf_model model;
+    probe::stub_model model;
     llama_hparams hparams = {};
     std::unique_ptr<llama_kv_cache> kv;
     llama_vocab vocab;
