@@ -340,8 +340,11 @@ def none_gguf(model: str = "none", vocab_size: int | None = None) -> Path:
 
 
 # --- BPE-session and TEST vocabularies (no real files on the registries: derived or synthesized)
-def write_vocab_copy(src: Path, out: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
-    """``src``'s metadata (tensors left out) after ``edit`` changed it in place."""
+def write_vocab_copy(src: Path, out: Path, edit: Callable[[dict[str, Any]], None], *,
+                     keep_name: bool = False) -> Path:
+    """``src``'s metadata (tensors left out) after ``edit`` changed it in place; ``general.name``
+    is replaced by the file's stem unless ``keep_name`` (the reference keys some token
+    attributes on the name)."""
     import gguf
 
     from ..vocab.gguf_meta import ARRAY, parse_metadata
@@ -349,7 +352,8 @@ def write_vocab_copy(src: Path, out: Path, edit: Callable[[dict[str, Any]], None
     meta: dict[str, Any] = parse_metadata(src.read_bytes())
     edit(meta)
     arch = meta.pop("general.architecture").value.decode()
-    meta.pop("general.name", None)
+    if not keep_name:
+        meta.pop("general.name", None)
 
     def fill(w: Any) -> None:
         for key, v in meta.items():
@@ -359,7 +363,7 @@ def write_vocab_copy(src: Path, out: Path, edit: Callable[[dict[str, Any]], None
             sub = gguf.GGUFValueType(v.arr_type) if v.arr_type is not None else None
             w.add_key_value(key, val, gguf.GGUFValueType(v.type), sub)
 
-    return _write(out, arch, fill)
+    return write_gguf(out, arch, fill) if keep_name else _write(out, arch, fill)
 
 
 def _set_tokens(meta: dict[str, Any], tokens: list[bytes], types: list[int]) -> None:

@@ -8,14 +8,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pyggml.model.gguf_write import write_gguf
 from pyggml.parity import corpus
-from pyggml.vocab.gguf_meta import ARRAY, Value, parse_metadata
+from pyggml.parity.vocab_convert import write_vocab_copy
+from pyggml.vocab.gguf_meta import Value
 
 
 def variant(src: Path, overrides: dict[str, Value | None]) -> Path:
     """``src`` with each key of ``overrides`` set (or removed where the value is None)."""
-    import gguf
 
     h = hashlib.sha256(str(src).encode())
     for key in sorted(overrides):
@@ -28,23 +27,15 @@ def variant(src: Path, overrides: dict[str, Value | None]) -> Path:
     out = corpus.cache_dir() / "vocabs" / "variants" / f"{src.stem}-{tag}.gguf"
     if out.exists():
         return out
-    meta = parse_metadata(src.read_bytes())
-    for k, v in overrides.items():
-        if v is None:
-            meta.pop(k, None)
-        else:
-            meta[k] = v
-    arch = meta.pop("general.architecture").value.decode()
 
-    def fill(w: Any) -> None:
-        for key, v in meta.items():
-            val: Any = v.value
-            if v.type == ARRAY and not isinstance(val, list):
-                val = val.tolist()
-            sub = gguf.GGUFValueType(v.arr_type) if v.arr_type is not None else None
-            w.add_key_value(key, val, gguf.GGUFValueType(v.type), sub)
+    def edit(meta: dict[str, Any]) -> None:
+        for k, v in overrides.items():
+            if v is None:
+                meta.pop(k, None)
+            else:
+                meta[k] = v
 
-    return write_gguf(out, arch, fill)
+    return write_vocab_copy(src, out, edit, keep_name=True)
 
 
 def string(s: str) -> Value:
