@@ -3,13 +3,12 @@ running reference (pyggml.reference.vocab); fixtures from pyggml.parity.vocab_co
 
 from __future__ import annotations
 
-import functools
 import itertools
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vocab_helpers import ours, path, reference, register
 
 from pyggml.errors import TokenizerError
 from pyggml.parity import vocab_convert as vc
@@ -44,23 +43,8 @@ TEXTS = [
 BYTES = [b"\xff\xfe invalid \xc3\x28 <dna>AC\xe2\x82GT</dna>", b"\xf4\x90\x80\x80 above max"]
 
 
-@functools.cache
-def _path(name: str) -> Path:
-    return FIXTURES[name]()
-
-
-@functools.cache
-def _ours(name: str):
-    from pyggml.vocab import Vocab
-
-    return Vocab.from_gguf(_path(name))
-
-
-@functools.cache
-def _ref(name: str):
-    from pyggml.reference.vocab import RefVocab
-
-    return RefVocab(_path(name))
+register(FIXTURES)
+_path, _ours, _ref = path, ours, reference
 
 
 def _tok(name: str, text: bytes, add: bool, parse: bool):
