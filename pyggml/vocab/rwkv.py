@@ -66,16 +66,27 @@ class RWKVModel:
         # the cut regex leaves out every byte that some token has right before a space, so
         # each of its cuts is one no walk crosses
         before_space = sorted({p[0] for p in inner if p[1:] == b" "} | {0x20})
-        self.cut = re.compile(b"(?<=[^" + b"".join(re.escape(bytes([c])) for c in before_space) + b"])(?= )")
+        # matched from the space itself (a literal the engine scans for quickly), then the byte
+        # before it checked; split() drops that space, chunks() puts it back
+        self._cut = re.compile(b" (?<=[^" + b"".join(re.escape(bytes([c])) for c in before_space) + b"] )")
+
+    def chunks(self, text: bytes) -> list[bytes]:
+        """``text`` cut in front of every space whose previous byte is outside ``before_space``."""
+        parts = self._cut.split(text)
+        return [parts[0], *[b" " + p for p in parts[1:]]]
 
 
 def tokenize(vocab: Vocab, text: bytes, out: list[int]) -> None:
     """llama.cpp: llm_tokenizer_rwkv_session::tokenize, chunk by chunk."""
     model: RWKVModel = vocab._rwkv
-    extend_cached(vocab._word_cache, model.cut.split(text), lambda chunk: _greedy(vocab, model, chunk), out)
+    extend_cached(vocab._word_cache, model.chunks(text), lambda chunk: _greedy(vocab, model, chunk), out)
 
 
 def _greedy(vocab: Vocab, model: RWKVModel, text: bytes) -> list[int]:
+    whole = model.tokens.get(text)
+    if whole is not None:
+        # every prefix of a token is a trie node, so the walk reaches its end: one token
+        return [whole]
     out: list[int] = []
     walk_get = model.walk.get
     n = len(text)
