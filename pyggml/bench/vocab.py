@@ -30,18 +30,10 @@ def long_text(n_bytes: int = 100_000, seed: int = 0) -> str:
 
 
 def _vocab_path(name: str) -> Path:
-    if name == "smollm2":
-        return corpus.smollm2()
-    if name == "gemma3":
-        return corpus.gemma3()
-    if name == "rwkv-world":
-        from ..parity.vocab_convert import rwkv_world_gguf
+    from ..parity.vocab import EXTRA_VOCABS  # converted, derived and synthesized vocabularies
 
-        return rwkv_world_gguf()
-    if name == "plamo2-synth":  # synthesized: no real PLaMo-2 vocab is on the registries
-        from ..parity.vocab_plamo2 import plamo2_gguf
-
-        return plamo2_gguf()
+    if name in EXTRA_VOCABS:
+        return EXTRA_VOCABS[name]()
     return corpus.reference_tree() / "models" / f"ggml-vocab-{name}.gguf"
 
 
@@ -138,6 +130,9 @@ for _name, _label in (
     ("nomic-bert-moe", "ugm-nomic"),
     ("rwkv-world", "rwkv-world"),
     ("plamo2-synth", "plamo2-synth"),
+    ("hybriddna-gpt-2", "bpe-hybriddna"),
+    ("whitespace-gpt-2", "bpe-whitespace"),
+    ("type-test", "test"),
 ):
     CASES[f"vocab-tokenize-short-{_label}"] = _tokenize(_name, SHORT)
     CASES[f"vocab-tokenize-long-{_label}"] = _lazy_long(_tokenize, _name)
