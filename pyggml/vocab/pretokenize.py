@@ -338,6 +338,10 @@ def _segments(cpts: list[int], fl: list[int],
         start += seg
 
 
+# the contractions 're 've 'll as code point pairs after the apostrophe
+_RE_VE_LL = ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C))
+
+
 def _split_gpt2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]:
     out: list[int] = []
     WS, LET, NUM = U.WHITESPACE, U.LETTER, U.NUMBER
@@ -352,7 +356,7 @@ def _split_gpt2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]
                     out.append(pos + 2 - prev)
                     pos = prev = pos + 2
                     continue
-                if pos + 2 < end and (n1, c[pos + 2]) in ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C)):
+                if pos + 2 < end and (n1, c[pos + 2]) in _RE_VE_LL:
                     out.append(pos + 3 - prev)
                     pos = prev = pos + 3
                     continue
@@ -407,7 +411,7 @@ def _split_llama3_family(cpts: list[int], fl: list[int], offsets: list[int], *, 
                     out.append(pos + 2 - prev)
                     pos = prev = pos + 2
                     continue
-                if pos + 2 < end and (n1, tolower(c[pos + 2])) in ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C)):
+                if pos + 2 < end and (n1, tolower(c[pos + 2])) in _RE_VE_LL:
                     out.append(pos + 3 - prev)
                     pos = prev = pos + 3
                     continue
@@ -518,8 +522,6 @@ def _is_han(cpt: int) -> bool:
         or 0x2F800 <= cpt <= 0x2FA1F
     )
 
-
-_RE_VE_LL = ((0x72, 0x65), (0x76, 0x65), (0x6C, 0x6C))
 
 
 def _split_kimi_k2(cpts: list[int], fl: list[int], offsets: list[int]) -> list[int]:

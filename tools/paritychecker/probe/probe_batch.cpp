@@ -11,6 +11,7 @@
 // n_ubatch in split_equal) must be run in a subprocess by the caller.
 #include "probe.h"
 #include "probe_json.h"
+#include "probe_stderr.h"
 #include "probe_legacy_batch.h"
 
 #include "llama.h"
@@ -61,13 +62,7 @@ struct range_memory : public llama_memory_i {
     void state_read (llama_io_read_i &,  llama_seq_id, llama_state_seq_flags) override { unreachable(); }
 };
 
-std::string take_log() {
-    const size_t n = ps_log_take(nullptr, 0);
-    std::string s(n + 1, '\0');
-    ps_log_take(s.data(), n + 1);
-    s.resize(n);
-    return s;
-}
+using probe::take_log;
 
 std::vector<float> floats(const json & j) {
     std::vector<float> v;

@@ -5,6 +5,7 @@
 // caller only sends operations whose preconditions hold (pyggml raises on the others).
 #include "probe.h"
 #include "probe_json.h"
+#include "probe_stderr.h"
 #include "probe_legacy_batch.h"
 #include "probe_stub_model.h"
 
@@ -33,13 +34,7 @@ using probe::json;
 
 namespace {
 
-std::string take_log() {
-    const size_t n = ps_log_take(nullptr, 0);
-    std::string s(n + 1, '\0');
-    ps_log_take(s.data(), n + 1);
-    s.resize(n);
-    return s;
-}
+using probe::take_log;
 
 // the sequences of cell i, ascending
 json cell_seqs(const llama_kv_cells & c, uint32_t i) {
