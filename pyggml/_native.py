@@ -729,11 +729,6 @@ def ggml():
     return lib
 
 
-def ggml_base():
-    """libggml-base alone (the core, without the CPU backend or the registry)."""
-    return _open("ggml-base")
-
-
 def llama():
     """The reference's libllama (public llama.h API). Only pyggml.reference calls this."""
     probe()  # loads libllama with the probe and routes its logs into the capture buffer

@@ -61,12 +61,6 @@ class Builder:
     def input(self, n: int, type_: int = F32, **kw: Any) -> int:
         return self.new((n,), type_, flags=FLAG_INPUT, **kw)
 
-    def input_bytes(self, size: int) -> int:
-        """make_input_with_size in test-alloc.cpp: an F32 input of size/4 elements."""
-        if size % 4:
-            raise AllocError("size must be a multiple of 4")
-        return self.input(size // 4)
-
     def op(self, name: str, *src: int, ne: Sequence[int] | None = None, type_: int | None = None) -> int:
         """A result tensor like ggml_dup_tensor(src[0]) (or with ``ne``) computed by ``name``."""
         g = self.g

@@ -88,10 +88,6 @@ class DynTallocr:
     def reset(self) -> None:
         self.chunks = []
 
-    def chunk_max_size(self, chunk: int) -> int:
-        """ggml_dyn_tallocr_max_size: 0 for a chunk that does not exist."""
-        return self.chunks[chunk].max_size if chunk < len(self.chunks) else 0
-
     def _new_chunk(self, min_size: int) -> int:
         # ggml_dyn_tallocr_new_chunk
         if len(self.chunks) >= MAX_CHUNKS:

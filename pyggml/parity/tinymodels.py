@@ -280,7 +280,3 @@ def spec_grid_full(seed: int = 0) -> list[TinySpec]:
     return [replace(base, n_embd=256, n_ff=256, qtype=t, tied=i % 2 == 1)
             for i, t in enumerate((QT.Q2_K, QT.Q3_K, QT.Q5_K, QT.Q6_K, QT.IQ4_XS, QT.BF16))] + [
         replace(base, qtype=t) for t in (QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.IQ4_NL)]
-
-
-def quant_block_ok(ne0: int, qtype: QT) -> bool:
-    return ne0 % GGML_QUANT_SIZES[qtype][0] == 0

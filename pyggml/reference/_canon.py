@@ -14,10 +14,6 @@ def f32(v: float) -> str:
     return f"f32:{struct.unpack('<I', struct.pack('<f', v))[0]:08x}"
 
 
-def f64(v: float) -> str:
-    return f"f64:{struct.unpack('<Q', struct.pack('<d', v))[0]:016x}"
-
-
 def canon_str(b: bytes | str) -> str:
     if isinstance(b, str):
         b = b.encode("utf-8", "surrogateescape")

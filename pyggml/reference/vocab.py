@@ -104,9 +104,3 @@ class RefVocab:
     def texts(self) -> list[bytes]:
         lib, v = self.lib, self.vocab
         return [ffi.string(lib.llama_vocab_get_text(v, i)) for i in range(self.n_tokens)]
-
-
-def tokenize_outcome(path: str, text: bytes, add_special: bool, parse_special: bool) -> dict[str, Any]:
-    """For ``pyggml.reference.isolated``: the ids, or the crash the caller observes."""
-    with RefVocab(path) as rv:
-        return {"ids": rv.tokenize(text, add_special, parse_special)}

@@ -95,10 +95,6 @@ def c_powf(x: float, y: float) -> np.float32:
     return f32(_libm.powf(float(x), float(y)))
 
 
-def c_pow(x: float, y: float) -> float:
-    return math.pow(x, y)  # CPython calls libm pow (double)
-
-
 def c_int(x: np.float32 | float) -> int:
     """C ``int(x)`` on x86: truncation, and INT_MIN for NaN or out-of-range (cvttss2si)."""
     xf = float(x)
@@ -112,10 +108,3 @@ def seq_sum_f32(x: np.ndarray) -> np.float32:
     if x.size == 0:
         return f32(0.0)
     return np.cumsum(x, dtype=np.float32)[-1]
-
-
-def seq_sum_f64(x: np.ndarray) -> float:
-    """A double accumulator summed in index order."""
-    if x.size == 0:
-        return 0.0
-    return float(np.cumsum(x, dtype=np.float64)[-1])

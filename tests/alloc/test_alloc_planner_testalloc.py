@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pyggml.alloc import checks, plan
+from pyggml.alloc import plan
 from pyggml.parity.alloc_scenarios import SCENARIOS, check_outcome, strip_checks
 
 
@@ -80,7 +80,7 @@ def test_reallocation() -> None:
     sc, o = planned("reallocation+needs_realloc")
     only_first = plan({**strip_checks(sc), "steps": [{"call": "alloc_graph"}]})
     assert only_first["ok"] and sum(only_first["buffers"][0]) == 40
-    assert checks.allocated_total(o) == 40
+    assert sum(o["buffers"][0]) == 40  # the dummy backend's allocated_total
     assert o["steps"][:3] == [True, False, True]   # the second graph needs a reallocation
     assert o["buffers"][0] != only_first["buffers"][0]   # a chunk grew: reallocated
     second = [s["graph"] for s in sc["steps"] if "graph" in s][-1]
