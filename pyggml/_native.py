@@ -546,6 +546,24 @@ void *  ps_alloc_bench_new(const char * scenario_json);
 int64_t ps_alloc_bench_run(void * handle, int mode, int iters);
 void    ps_alloc_bench_free(void * handle);
 int     ps_gallocr_needs_realloc(void * galloc, void * graph);
+// decode (probe_decode.cpp)
+void * ps_dec_model_load(const char * path, const char * params_json, char ** json);
+void   ps_dec_model_free(void * model);
+void * ps_dec_ctx_new(void * model, const char * cparams_json, char ** json);
+void   ps_dec_ctx_free(void * ctx);
+int    ps_dec_decode(void * ctx, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+                     const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits);
+int    ps_dec_last_log(void * ctx, char ** text);
+int    ps_dec_logits(void * ctx, int32_t i, float * out);
+int    ps_dec_n_outputs(void * ctx);
+int    ps_dec_logits_all(void * ctx, float * out);
+int    ps_dec_memory(void * ctx, const char * op, int32_t a, int32_t b, int32_t c, int32_t d);
+int    ps_dec_kv_state(void * ctx, char ** json);
+int    ps_dec_graph(void * ctx, char ** json);
+int    ps_graph_dump(void * cgraph, char ** json);
+int    ps_dec_stats(void * ctx, char ** json);
+void   ps_dec_set_abort(void * ctx, int32_t after);
+void   ps_dec_set_threads(void * ctx, int32_t n, int32_t n_batch);
 """
 
 # --- llama.h (the reference's public C API; only pyggml.reference calls it) -------------

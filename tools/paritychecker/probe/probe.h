@@ -104,6 +104,30 @@ int    ps_kvperf_slot(void * handle);
 int    ps_kvperf_mask(void * handle, int f16);
 void   ps_kvperf_free(void * handle);
 
+// decode (probe_decode.cpp): the reference's own llama_decode in process. JSON results are
+// malloc'd (ps_free). Model/context params are JSON objects of llama_model_params /
+// llama_context_params overrides (unknown keys fail). Failures give {"ok":false,"error","log"}.
+#define PS_DEC_EXCEPTION (-1000)  // a C++ exception escaped the reference (message in the log)
+void * ps_dec_model_load(const char * path, const char * params_json, char ** json);
+void   ps_dec_model_free(void * model);
+void * ps_dec_ctx_new(void * model, const char * cparams_json, char ** json);
+void   ps_dec_ctx_free(void * ctx);
+// llama_decode of a llama_batch built from these arrays (pos, n_seq_id + seq_id_flat and logits
+// may be NULL: the batch's field is then NULL); returns llama_decode's code
+int    ps_dec_decode(void * ctx, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+                     const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits);
+int    ps_dec_last_log(void * ctx, char ** text);  // the log of the last call on ctx (raw text)
+int    ps_dec_logits(void * ctx, int32_t i, float * out);  // n_vocab floats; -1: NULL
+int    ps_dec_n_outputs(void * ctx);
+int    ps_dec_logits_all(void * ctx, float * out);  // n_outputs x n_vocab; -1: NULL
+int    ps_dec_memory(void * ctx, const char * op, int32_t a, int32_t b, int32_t c, int32_t d);
+int    ps_dec_kv_state(void * ctx, char ** json);
+int    ps_dec_graph(void * ctx, char ** json);  // -1: no active graph
+int    ps_graph_dump(void * cgraph, char ** json);
+int    ps_dec_stats(void * ctx, char ** json);
+void   ps_dec_set_abort(void * ctx, int32_t after);
+void   ps_dec_set_threads(void * ctx, int32_t n, int32_t n_batch);
+
 #ifdef __cplusplus
 }
 #endif
