@@ -9,17 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BatchError,
+    DecodeError,
     GGMLError,
     GGUFError,
     GrammarError,
     LoadError,
     PyggmlError,
+    SamplerError,
     TemplateError,
     TokenizerError,
 )
 
 if TYPE_CHECKING:
     from .batch import Batch
+    from .context import Context
     from .grammar import Grammar
     from .model import Model
     from .sampling import Sampler
@@ -29,14 +32,15 @@ if TYPE_CHECKING:
 _LAZY = {
     "Model": "pyggml.model",
     "Batch": "pyggml.batch",
+    "Context": "pyggml.context",
     "Grammar": "pyggml.grammar",
     "Sampler": "pyggml.sampling",
     "Vocab": "pyggml.vocab",
 }
 
 __all__ = [
-    "Batch", "BatchError", "GGMLError", "GGUFError", "Grammar", "GrammarError", "LoadError", "Model",
-    "PyggmlError", "Sampler", "TemplateError", "TokenizerError", "Vocab",
+    "Batch", "BatchError", "Context", "DecodeError", "GGMLError", "GGUFError", "Grammar", "GrammarError", "LoadError", "Model",
+    "PyggmlError", "Sampler", "SamplerError", "TemplateError", "TokenizerError", "Vocab",
 ]
 
 

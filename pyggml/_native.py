@@ -303,6 +303,16 @@ void ggml_flash_attn_ext_add_sinks(struct ggml_tensor * a, struct ggml_tensor * 
 
 // graphs
 void ggml_build_forward_expand(struct ggml_cgraph * cgraph, struct ggml_tensor * tensor);
+struct ggml_tensor * ggml_build_forward_select(struct ggml_cgraph * cgraph, struct ggml_tensor ** tensors,
+                                               int n_tensors, int idx);
+// the decoder's extra ops (llama-graph.cpp, llama-kv-cache.cpp)
+struct ggml_tensor * ggml_cont_2d(struct ggml_context * ctx, struct ggml_tensor * a, int64_t ne0, int64_t ne1);
+struct ggml_tensor * ggml_rope_ext_inplace(struct ggml_context * ctx, struct ggml_tensor * a,
+                                           struct ggml_tensor * b, struct ggml_tensor * c, int n_dims,
+                                           int mode, int n_ctx_orig, float freq_base, float freq_scale,
+                                           float ext_factor, float attn_factor, float beta_fast,
+                                           float beta_slow);
+void ggml_flash_attn_ext_set_n_kv_max(struct ggml_tensor * a, int32_t n_kv_max);
 struct ggml_cgraph * ggml_new_graph(struct ggml_context * ctx);
 struct ggml_cgraph * ggml_new_graph_custom(struct ggml_context * ctx, size_t size, bool grads);
 void ggml_graph_clear(struct ggml_cgraph * cgraph);
@@ -430,6 +440,11 @@ const char * ggml_backend_reg_name(ggml_backend_reg_t reg);
 size_t ggml_backend_reg_dev_count(ggml_backend_reg_t reg);
 ggml_backend_dev_t ggml_backend_reg_dev_get(ggml_backend_reg_t reg, size_t index);
 void * ggml_backend_reg_get_proc_address(ggml_backend_reg_t reg, const char * name);
+ggml_backend_reg_t ggml_backend_dev_backend_reg(ggml_backend_dev_t device);
+typedef ggml_backend_buffer_type_t * (*ggml_backend_dev_get_extra_bufts_t)(ggml_backend_dev_t device);
+typedef void (*ggml_backend_set_n_threads_t)(ggml_backend_t backend, int n_threads);
+typedef void (*ggml_backend_set_abort_callback_t)(ggml_backend_t backend, ggml_abort_callback abort_callback,
+                                                  void * abort_callback_data);
 size_t ggml_backend_reg_count(void);
 ggml_backend_reg_t ggml_backend_reg_get(size_t index);
 ggml_backend_reg_t ggml_backend_reg_by_name(const char * name);
@@ -501,6 +516,19 @@ void * ps_sampler_init_dry_testing(float multiplier, float base, int32_t allowed
                                    int32_t penalty_last_n, const int32_t * tokens,
                                    const int32_t * lengths, size_t n_breakers);
 void   ps_libm_f32(int op, const float * x, float * y, size_t n);
+// the reference tools' sampler (probe_common_sampling.cpp)
+void *   ps_csmpl_host_new(const char * model_path, char ** json);
+void     ps_csmpl_host_free(void * host);
+void *   ps_csmpl_new(void * host, const char * params_json, char ** json);
+void     ps_csmpl_free(void * smpl);
+void *   ps_csmpl_clone(void * smpl);
+void     ps_csmpl_reset(void * smpl);
+void *   ps_csmpl_chain(void * smpl);
+uint32_t ps_csmpl_seed(void * smpl);
+void     ps_csmpl_accept(void * smpl, int32_t token, int is_generated);
+int32_t  ps_csmpl_sample(void * smpl, void * host, const float * logits, int64_t * selected);
+int64_t  ps_csmpl_candidates(void * smpl, int32_t * ids, float * logits, float * p, int64_t cap,
+                             int * sorted);
 // grammar
 int    ps_grammar_parse(const char * src, char ** json);
 void * ps_grammar_init(void * model, const char * src, const char * root, int lazy,

@@ -72,8 +72,9 @@ class BatchError(PyggmlError, ValueError):
     ``message`` is the reference's own log text (e.g. ``"init: invalid token[3] = 99\\n"``);
     ``reason`` a short stable identifier of the rule ("n_seq_max", "content-types", "no-content",
     "token", "seq_id", "mrope-pos", "memory-pos", "non-continuous", "diverged", "seq-sets",
-    "decreasing", and for the aborts "empty", "keep-tail").  ``abort`` is True where the reference
-    stops the process (GGML_ASSERT) instead of returning.
+    "decreasing", for the aborts "empty", "keep-tail", and for a bad ``pyggml.batch.split`` call
+    "split-mode", "split-args").  ``abort`` is True where the reference stops the process
+    (GGML_ASSERT) instead of returning.
     """
 
     def __init__(self, message: str, *, reason: str, abort: bool = False) -> None:
@@ -81,6 +82,17 @@ class BatchError(PyggmlError, ValueError):
         self.message = message
         self.reason = reason
         self.abort = abort
+
+
+class SamplerError(PyggmlError, ValueError):
+    """A sampler request the reference aborts on (GGML_ASSERT: an empty candidate array, a chain
+    that selects no token, infill without EOT/EOS) or cannot build (an unknown mirostat version),
+    or candidate columns of different lengths."""
+
+
+class SamplerParamError(SamplerError, TypeError):
+    """An unknown keyword argument to ``pyggml.Sampler(n_vocab, **params)`` (a TypeError, as any
+    unexpected keyword argument)."""
 
 
 class TokenizerError(PyggmlError, ValueError):
@@ -126,3 +138,19 @@ class JSONSchemaError(PyggmlError, ValueError):
         super().__init__(message)
         self.message = message
         self.reason = reason
+
+
+class DecodeError(PyggmlError):
+    """A decode that llama_decode answers with a non-zero code.
+
+    ``code`` is exactly llama_decode's return value: 1 (no KV cache slot for the batch), 2
+    (aborted by the abort callback), -1 (invalid batch), -2 / -3 (fatal: allocation or compute
+    failure).  ``message`` is the reference's log line.  ``abort`` is True where the reference
+    stops the process (GGML_ASSERT) instead of returning; pyggml raises and its state is unchanged.
+    """
+
+    def __init__(self, message: str, *, code: int, abort: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.abort = abort

@@ -21,7 +21,7 @@ from gguf import GGMLQuantizationType as QT
 from gguf import GGUFValueType as VT
 
 from ..errors import GGUFError, LoadAbortError, LoadError
-from . import arch_llama
+from . import arch_llama, buft
 from .gguf_types import GGUFFile
 from .hparams import (
     KEY,
@@ -71,15 +71,22 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, vocab_only: bool = False, use_mmap: bool = True,
-             check_tensors: bool = False, progress: ProgressCallback | None = None) -> Model:
+             use_extra_bufts: bool = True, check_tensors: bool = False,
+             progress: ProgressCallback | None = None) -> Model:
         """Load a GGUF model (a single file, or the first of ``-00001-of-0000N.gguf`` splits).
+
+        ``use_extra_bufts`` (llama_model_params.use_extra_bufts, default on as in the reference):
+        weights go to the CPU's extra buffer types (CPU_REPACK, AMX, ...) where ggml says they can,
+        exactly as the reference places them (see pyggml.model.buft); off, every weight is a plain
+        CPU tensor.  On a host with AMX pyggml skips the AMX type (a documented divergence: see
+        the README).
 
         ``progress(fraction)`` is called before each tensor's data is loaded with the fraction
         of bytes done, then with 1.0; returning False cancels (LoadError, status -2).
         Raises LoadError (status -1) on any error the reference reports, LoadAbortError where
         the reference aborts."""
         return load_model(os.fspath(path), vocab_only=vocab_only, use_mmap=use_mmap,
-                          check_tensors=check_tensors, progress=progress)
+                          use_extra_bufts=use_extra_bufts, check_tensors=check_tensors, progress=progress)
 
     @property
     def vocab(self) -> Any:
@@ -109,6 +116,28 @@ class Model:
         if self._buffers is None:
             raise KeyError(f"{name}: the model holds no weights (vocab_only, or closed)")
         return self._buffers.tensors[name]
+
+    def output_tensor(self) -> Any:
+        """The output projection: ``output.weight``, or for tied embeddings the copy of
+        ``token_embd.weight`` the reference made for it in another buffer type (else the
+        embedding itself)."""
+        if self._buffers is None:
+            raise KeyError("output: the model holds no weights (vocab_only, or closed)")
+        t = self._buffers.tensors
+        if "output.weight" in t:
+            return t["output.weight"]
+        return self._buffers.dups.get("token_embd.weight", t["token_embd.weight"])
+
+    @property
+    def placement(self) -> list[tuple[str, str, int]]:
+        """Every weight tensor with its buffer type name and size: (name, buft, nbytes), the
+        tied-output copy included (listed after the originals)."""
+        if self._buffers is None:
+            return []
+        out = []
+        for name, t in list(self._buffers.tensors.items()) + list(self._buffers.dups.items()):
+            out.append((name, _buft_name(t), _nbytes(t)))
+        return out
 
     def tensor_data(self, name: str) -> np.ndarray:
         """The bytes of a weight in its backend buffer (uint8 view, no copy)."""
@@ -232,8 +261,8 @@ _FTYPE_OF_TYPE = {QT.F32: 0, QT.F16: 1, QT.Q4_0: 2, QT.Q4_1: 3, QT.Q8_0: 7, QT.Q
 
 # ---- llama_model_load -------------------------------------------------------------------
 
-def load_model(path: str, *, vocab_only: bool = False, use_mmap: bool = True, check_tensors: bool = False,
-               progress: ProgressCallback | None = None) -> Model:
+def load_model(path: str, *, vocab_only: bool = False, use_mmap: bool = True, use_extra_bufts: bool = True,
+               check_tensors: bool = False, progress: ProgressCallback | None = None) -> Model:
     gf, meta, weights, paths = _open_files(path)
     ftype = _ftype(meta, weights)
     arch = meta.arch
@@ -257,11 +286,12 @@ def load_model(path: str, *, vocab_only: bool = False, use_mmap: bool = True, ch
     if vocab_only:
         return model
     assert hp is not None
-    created = _create_tensors(hp, weights)
+    created, extra, dups = _create_tensors(hp, weights, buft.cpu_buft_list(use_extra_bufts))
     model.tensors = [TensorMeta(w.name, w.type, w.ne, w.nbytes) for w in created]
     model._weights = {w.name: w for w in created}
     _load_all_data(model, created, paths, use_mmap=use_mmap, check_tensors=check_tensors,
-                   progress=progress, size_data=sum(w.nbytes for w in weights.values()))
+                   progress=progress, size_data=sum(w.nbytes for w in weights.values()),
+                   extra=extra, dups=dups)
     return model
 
 
@@ -277,9 +307,14 @@ def _fmt_shape(ne: tuple[int, ...]) -> str:
     return ", ".join(f"{n:6d}" for n in ne)
 
 
-def _create_tensors(hp: LlamaHParams, weights: dict[str, Weight]) -> list[Weight]:
-    """create_tensor for each declaration (check_tensor_dims), then done_getting_tensors."""
+def _create_tensors(hp: LlamaHParams, weights: dict[str, Weight], buft_list: list[buft.BufType]
+                    ) -> tuple[list[Weight], dict[str, Any], list[tuple[Weight, Any]]]:
+    """create_tensor for each declaration (check_tensor_dims, the buffer type), then
+    done_getting_tensors.  Returns the created weights, the extra buffer type of each weight
+    not in the plain CPU type, and the duplicates made in another buffer type."""
     created: dict[str, Weight] = {}
+    where: dict[str, buft.BufType] = {}
+    dups: list[tuple[Weight, Any]] = []
     n_created = 0
     for decl in arch_llama.declare(hp, lambda n: n in weights):
         w = weights.get(decl.name)
@@ -292,10 +327,18 @@ def _create_tensors(hp: LlamaHParams, weights: dict[str, Weight]) -> list[Weight
                for i in range(4)):
             raise LoadError(f"check_tensor_dims: tensor '{decl.name}' has wrong shape; expected "
                             f"{_fmt_shape(want)}, got {_fmt_shape(w.ne)}", key=decl.name)
-        if decl.flags & arch_llama.DUPLICATED and decl.name in created:
-            continue  # one CPU context: the duplicate is the tensor already created
+        duplicated = bool(decl.flags & arch_llama.DUPLICATED)
+        op = buft.weight_op(decl.name, duplicated=duplicated)
+        bt = buft.select(hp, int(w.type), w.ne, op, buft_list)
+        if duplicated and decl.name in created:
+            # the reference looks the name up in the context of the chosen buffer type: the
+            # same type means the same tensor, another type a second copy (the tied output)
+            if bt != where[decl.name] and all(d.name != decl.name for d, _ in dups):
+                dups.append((w, bt.buft))
+            continue
         created[decl.name] = w
-        if not decl.flags & arch_llama.DUPLICATED:
+        where[decl.name] = bt
+        if not duplicated:
             n_created += 1
     n_tensors = len(weights)
     if n_created > n_tensors:
@@ -304,13 +347,16 @@ def _create_tensors(hp: LlamaHParams, weights: dict[str, Weight]) -> list[Weight
     if n_created < n_tensors:
         raise LoadError(f"done_getting_tensors: wrong number of tensors; expected {n_tensors}, "
                         f"got {n_created}")
-    return list(created.values())
+    extra = {name: bt.buft for name, bt in where.items() if not bt.is_cpu_default}
+    return list(created.values()), extra, dups
 
 
 def _load_all_data(model: Model, created: list[Weight], paths: list[str], *, use_mmap: bool,
-                   check_tensors: bool, progress: ProgressCallback | None, size_data: int) -> None:
-    """llama_model_loader::load_all_data for one CPU context, tensors in creation order."""
-    model._buffers = WeightBuffers(created, paths, use_mmap=use_mmap)
+                   check_tensors: bool, progress: ProgressCallback | None, size_data: int,
+                   extra: dict[str, Any], dups: list[tuple[Weight, Any]]) -> None:
+    """llama_model_loader::load_all_data, tensors in creation order; weights in an extra buffer
+    type (and duplicates) are written with ggml_backend_tensor_set after their bytes are read."""
+    model._buffers = WeightBuffers(created, paths, use_mmap=use_mmap, extra=extra, dups=dups)
     files = None if use_mmap else [open(p, "rb") for p in paths]
     try:
         size_done = 0
@@ -319,11 +365,17 @@ def _load_all_data(model: Model, created: list[Weight], paths: list[str], *, use
             if progress is not None and progress(_fraction(size_done, size_data)) is False:
                 model.close()
                 raise LoadError("cancelled model load", status=LoadError.CANCELLED)
-            if files is not None:
+            if files is not None and w.name not in extra:
                 read_into(model.tensor_data(w.name), files[w.file], w.offset)
-            if check_tensors and not validate_row_data(w.type, model.tensor_data(w.name)):
+            if check_tensors and w.name not in extra and not validate_row_data(w.type, model.tensor_data(w.name)):
                 invalid.append(w.name)
             size_done += w.nbytes
+        for w, t in model._buffers.pending:
+            src = _file_bytes(model._buffers, files, w)
+            if check_tensors and w.name not in model._buffers.dups and not validate_row_data(w.type, src):
+                invalid.append(w.name)
+            model._buffers.set_from(t, src)
+        model._buffers.pending.clear()
         if invalid:
             model.close()
             raise LoadError("found tensors with invalid data", key=invalid[0])
@@ -334,6 +386,27 @@ def _load_all_data(model: Model, created: list[Weight], paths: list[str], *, use
     finally:
         for f in files or ():
             f.close()
+
+
+def _file_bytes(bufs: WeightBuffers, files: list[Any] | None, w: Weight) -> np.ndarray:
+    if files is None:
+        return bufs.maps[w.file][w.offset:w.offset + w.nbytes]
+    dst = np.empty(w.nbytes, np.uint8)
+    read_into(dst, files[w.file], w.offset)
+    return dst
+
+
+def _buft_name(t: Any) -> str:
+    from .._native import ffi, ggml
+
+    lib = ggml()
+    return ffi.string(lib.ggml_backend_buft_name(lib.ggml_backend_buffer_get_type(t.ptr.buffer))).decode()
+
+
+def _nbytes(t: Any) -> int:
+    from .._native import ggml
+
+    return int(ggml().ggml_nbytes(t.ptr))
 
 
 def _fraction(done: int, total: int) -> float:

@@ -29,35 +29,65 @@ class Weight:
 
 
 class WeightBuffers:
-    """The weights as ggml tensors of one no_alloc context, their data in CPU backend buffers.
+    """The weights as ggml tensors, their data in backend buffers placed as the reference places them.
 
-    ``use_mmap``: one buffer per file over its read-only mapping
-    (ggml_backend_cpu_buffer_from_ptr), each tensor placed at its file offset, as the reference
-    aliases the mapping.  Otherwise one allocated buffer (ggml_backend_alloc_ctx_tensors) that
-    ``read_into`` fills from the files.  A mapping lives as long as its buffer (the buffer
-    object holds it), so numpy views of the weights never outlive their memory."""
+    Weights of the CPU buffer type: with ``use_mmap`` one buffer per file over its read-only
+    mapping (ggml_backend_cpu_buffer_from_ptr), each tensor at its file offset, as the reference
+    aliases the mapping; otherwise one allocated buffer (ggml_backend_alloc_ctx_tensors) that
+    ``read_into`` fills from the files.  Weights of an extra buffer type (``extra``: CPU_REPACK,
+    AMX, ...) get one context and buffer per type and are written with ggml_backend_tensor_set,
+    which converts them to that type's layout (llama_model_loader::load_all_data).  ``dups`` are
+    the second copies the reference makes of a TENSOR_DUPLICATED weight (the tied output) when it
+    lands in another buffer type than the original; they are reached with ``dup(name)``.
+    A mapping lives as long as its buffer, so numpy views of the weights never outlive their memory."""
 
-    def __init__(self, weights: list[Weight], paths: list[str], *, use_mmap: bool) -> None:
+    def __init__(self, weights: list[Weight], paths: list[str], *, use_mmap: bool,
+                 extra: dict[str, Any] | None = None, dups: list[tuple[Weight, Any]] | None = None) -> None:
         from ..ggml import BufferType, Context, alloc_ctx_tensors
 
-        self.ctx = Context.for_tensors(max(len(weights), 1))
-        self.tensors = {w.name: self.ctx.new_tensor(w.type, _trim(w.ne), name=w.name) for w in weights}
+        extra = extra or {}
+        dups = dups or []
+        plain = [w for w in weights if w.name not in extra]
+        self.ctx = Context.for_tensors(max(len(plain), 1))
+        self.tensors = {w.name: self.ctx.new_tensor(w.type, _trim(w.ne), name=w.name) for w in plain}
+        self.dups: dict[str, Any] = {}
         self.buffers: list[Any] = []
         self._where: dict[str, tuple[np.ndarray, int]] = {}   # name -> (buffer bytes, offset)
+        self.maps: dict[int, np.ndarray] = {}   # file index -> its mapping (use_mmap)
         if use_mmap:
-            used = sorted({w.file for w in weights})
+            used = sorted({w.file for w in weights} | {w.file for w, _ in dups})
             views = {i: self._map(paths[i]) for i in used}
-            for w in weights:
+            self.maps = {i: arr for i, (_, arr) in views.items()}
+            for w in plain:
                 buf, arr = views[w.file]
                 buf.place(self.tensors[w.name], w.offset)
                 self._where[w.name] = (arr, w.offset)
-        else:
+        elif plain:
             buf = alloc_ctx_tensors(self.ctx, BufferType.cpu())
             if buf is not None:
                 self.buffers.append(buf)
                 arr = buf.numpy()
-                for w in weights:
+                for w in plain:
                     self._where[w.name] = (arr, self.tensors[w.name].data - buf.base)
+        # extra buffer types: one context + buffer per type, filled by the loader (set_from)
+        self.pending: list[tuple[Weight, Any]] = []
+        groups: dict[Any, list[tuple[Weight, bool]]] = {}
+        for w in weights:
+            if w.name in extra:
+                groups.setdefault(extra[w.name], []).append((w, False))
+        for w, bt in dups:
+            groups.setdefault(bt, []).append((w, True))
+        for bt, items in groups.items():
+            gctx = Context.for_tensors(len(items))
+            made = [(w, is_dup, gctx.new_tensor(w.type, _trim(w.ne), name=w.name)) for w, is_dup in items]
+            buf = alloc_ctx_tensors(gctx, BufferType(bt))
+            self.buffers.append(buf)
+            arr = buf.numpy()
+            for w, is_dup, t in made:
+                (self.dups if is_dup else self.tensors)[w.name] = t
+                if not is_dup:
+                    self._where[w.name] = (arr, t.data - buf.base)
+                self.pending.append((w, t))
         for b in self.buffers:
             b.set_usage(1)  # GGML_BACKEND_BUFFER_USAGE_WEIGHTS
 
@@ -74,8 +104,15 @@ class WeightBuffers:
         self.buffers.append(buf)
         return buf, arr
 
+    def set_from(self, tensor: Any, src: np.ndarray) -> None:
+        """ggml_backend_tensor_set: the backend converts the bytes to its own layout."""
+        from .._native import ffi, ggml
+
+        src = np.ascontiguousarray(src)
+        ggml().ggml_backend_tensor_set(tensor.ptr, ffi.cast("void *", src.ctypes.data), 0, src.size)
+
     def view(self, name: str, nbytes: int) -> np.ndarray:
-        """The tensor's bytes in its buffer (uint8, no copy)."""
+        """The tensor's bytes in its buffer (uint8, no copy; an extra buffer type's own layout)."""
         arr, off = self._where[name]
         return arr[off:off + nbytes]
 
@@ -85,6 +122,7 @@ class WeightBuffers:
         self.buffers.clear()
         self._where.clear()
         self.tensors.clear()
+        self.dups.clear()
 
 
 def _trim(ne: tuple[int, ...]) -> tuple[int, ...]:

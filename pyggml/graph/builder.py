@@ -1,0 +1,251 @@
+"""The shared graph toolbox: node naming and the layers every architecture is built from.
+
+llama.cpp: src/llama-graph.cpp ``llm_graph_context`` (``cb``, ``build_norm``, ``build_qkv``,
+``build_ffn``, ``build_lora_mm``, ``build_inp_embd``, ``build_inp_pos``, ``build_inp_out_ids``,
+``build_attn_inp_kv``, ``build_attn``, ``build_attn_mha``) and src/llama-context.cpp
+``graph_get_cb`` (the ``"%s-%d"`` names).  Every op is created in the reference's order, with
+its op params, so that the two graphs are the same node for node; ggml_build_forward_expand is
+called where the reference calls it, because it decides the node order (and with it the CPU
+backend's op fusion).  All calls are raw cffi (``ggml()``): a graph is built once and reused.
+
+Not modelled (absent from the llama-family models pyggml loads): LoRA adapters, control
+vectors, the precision policy of ``general.tensor_extra`` models, KV rotation (quantized KV
+caches), MoE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gguf import GGMLQuantizationType as QT
+
+from .._native import ffi, ggml
+from ..batch import UBatch
+from ..memory.kv_cache import KVCache, SlotInfo
+from ..memory.kv_tensors import KVTensors
+from .inputs import InpAttnKV, InpEmbd, InpOutIds, InpPos
+from .result import GraphResult
+
+F32, F16, I32 = int(QT.F32), int(QT.F16), int(QT.I32)
+GGML_PREC_F32 = 10
+
+
+@dataclass(frozen=True)
+class CParams:
+    """The context parameters a graph reads (llama_cparams, the llama subset), float32 values."""
+
+    n_ctx: int
+    n_ctx_seq: int
+    n_ctx_orig_yarn: int
+    rope_freq_base: float
+    rope_freq_scale: float
+    yarn_ext_factor: float
+    yarn_attn_factor: float
+    yarn_beta_fast: float
+    yarn_beta_slow: float
+    flash_attn: bool
+    causal_attn: bool
+    embeddings: bool
+    kv_unified: bool
+
+
+class GraphBuilder:
+    """One graph under construction (llm_graph_context)."""
+
+    def __init__(self, *, model: Any, cparams: CParams, ubatch: UBatch, n_outputs: int, res: GraphResult,
+                 kv: KVCache | None, kvt: KVTensors | None, sinfo: SlotInfo | None, n_kv: int) -> None:
+        self.lib = ggml()
+        self.model, self.hp, self.cp = model, model.hparams, cparams
+        self.ub, self.n_tokens, self.n_outputs = ubatch, ubatch.n_tokens, n_outputs
+        self.res, self.ctx0, self.gf = res, res.ctx, res.gf
+        self.kv, self.kvt, self.sinfo, self.n_kv = kv, kvt, sinfo, n_kv
+
+    # ------------------------------------------------------------------ naming
+    def cb(self, t: Any, name: str, il: int) -> Any:
+        """graph_get_cb: "name-il" for a layer's node, "name" otherwise.  (Its other job, pinning
+        "norm" nodes to a layer's backend for small batches, is a no-op with one backend.)"""
+        self.lib.ggml_set_name(t, (f"{name}-{il}" if il >= 0 else name).encode())
+        return t
+
+    def expand(self, t: Any) -> None:
+        self.lib.ggml_build_forward_expand(self.gf, t)
+
+    # ------------------------------------------------------------------ inputs
+    def inp_embd(self, tok_embd: Any) -> Any:
+        lib, ctx, n = self.lib, self.ctx0, self.n_tokens
+        tokens = lib.ggml_new_tensor_1d(ctx, I32, n)
+        self.cb(tokens, "inp_tokens", -1)
+        lib.ggml_set_input(tokens)
+        embd = lib.ggml_new_tensor_2d(ctx, F32, self.hp.n_embd, n)
+        self.cb(embd, "inp_embd", -1)
+        lib.ggml_set_input(embd)
+        rows = lib.ggml_get_rows(ctx, tok_embd, tokens)
+        # both paths are in the graph; the ubatch's content selects which one is computed
+        inps = ffi.new("struct ggml_tensor *[2]", [rows, embd])
+        cur = lib.ggml_build_forward_select(self.gf, inps, 2, 0 if self.ub.token is not None else 1)
+        self.cb(cur, "embd", -1)
+        self.res.inputs.append(InpEmbd(tokens, embd))
+        self.expand(cur)
+        return cur
+
+    def inp_pos(self) -> Any:
+        lib = self.lib
+        cur = lib.ggml_new_tensor_1d(self.ctx0, I32, self.n_tokens)
+        lib.ggml_set_input(cur)
+        self.cb(cur, "inp_pos", -1)
+        self.res.inputs.append(InpPos(cur, 1))
+        return cur
+
+    def inp_out_ids(self) -> Any:
+        lib = self.lib
+        cur = lib.ggml_new_tensor_1d(self.ctx0, I32, self.n_outputs)
+        lib.ggml_set_input(cur)
+        lib.ggml_set_name(cur, b"out_ids")
+        self.res.inputs.append(InpOutIds(cur, self.n_outputs))
+        return cur
+
+    def attn_inp_kv(self) -> InpAttnKV:
+        lib, ctx = self.lib, self.ctx0
+        assert self.kv is not None and self.kvt is not None and self.sinfo is not None
+        k_idxs = self.kvt.build_input_k_idxs(ctx, self.n_tokens)
+        v_idxs = self.kvt.build_input_v_idxs(ctx, self.n_tokens)
+        n_stream = 1 if self.cp.kv_unified else self.ub.n_seqs_unq
+        mask = lib.ggml_new_tensor_4d(ctx, F16 if self.cp.flash_attn else F32, self.n_kv,
+                                      self.n_tokens // n_stream, 1, n_stream)
+        lib.ggml_set_input(mask)
+        lib.ggml_set_name(mask, b"attn_inp_kq_mask")
+        inp = InpAttnKV(self.kv, self.kvt, k_idxs=k_idxs, v_idxs=v_idxs, kq_mask=mask,
+                        causal=self.cp.causal_attn, sinfo=self.sinfo)
+        self.res.inputs.append(inp)
+        return inp
+
+    # ------------------------------------------------------------------ layers
+    def mm(self, w: Any, cur: Any, w_s: Any = None) -> Any:
+        """build_lora_mm (no adapters): W x, then the optional per-tensor scale."""
+        res = self.lib.ggml_mul_mat(self.ctx0, w, cur)
+        if w_s is not None:
+            res = self.lib.ggml_mul(self.ctx0, res, w_s)
+        return res
+
+    def norm_rms(self, cur: Any, mw: Any, il: int) -> Any:
+        """build_norm(LLM_NORM_RMS) with a weight and no bias."""
+        cur = self.lib.ggml_rms_norm(self.ctx0, cur, self.hp.f_norm_rms_eps)
+        self.cb(cur, "norm", il)
+        return self.lib.ggml_mul(self.ctx0, cur, mw)
+
+    def qkv(self, w: dict[str, Any], cur: Any, il: int) -> tuple[Any, Any, Any]:
+        """build_qkv: fused (attn_qkv) or separate Q/K/V projections, reshaped per head."""
+        lib, ctx, hp, n = self.lib, self.ctx0, self.hp, self.n_tokens
+        hd, n_head, n_head_kv = hp.n_embd_head_k, hp.n_head[il], hp.n_head_kv[il]
+        if w.get("attn_qkv.weight") is not None:
+            qkv = self.mm(w["attn_qkv.weight"], cur, w.get("attn_qkv.scale"))
+            self.cb(qkv, "wqkv", il)
+            if w.get("attn_qkv.bias") is not None:
+                qkv = lib.ggml_add(ctx, qkv, w["attn_qkv.bias"])
+                self.cb(qkv, "wqkv_b", il)
+            elif all(w.get(f"attn_{x}.bias") is not None for x in "qkv"):
+                b = lib.ggml_concat(ctx, lib.ggml_concat(ctx, w["attn_q.bias"], w["attn_k.bias"], 0),
+                                    w["attn_v.bias"], 0)
+                qkv = lib.ggml_add(ctx, qkv, b)
+                self.cb(qkv, "wqkv_b", il)
+            t = qkv.type
+            row = lib.ggml_row_size
+            q = lib.ggml_view_3d(ctx, qkv, hd, n_head, n, row(t, hd), qkv.nb[1], 0)
+            k = lib.ggml_view_3d(ctx, qkv, hd, n_head_kv, n, row(t, hd), qkv.nb[1], row(t, hd * n_head))
+            v = lib.ggml_view_3d(ctx, qkv, hd, n_head_kv, n, row(t, hd), qkv.nb[1],
+                                 row(t, hd * n_head + hd * n_head_kv))
+        else:
+            out = []
+            for x, nh in (("q", n_head), ("k", n_head_kv), ("v", n_head_kv)):
+                name = f"{x.upper()}cur"
+                t = self.mm(w[f"attn_{x}.weight"], cur, w.get(f"attn_{x}.scale"))
+                self.cb(t, name, il)
+                if w.get(f"attn_{x}.bias") is not None:
+                    t = lib.ggml_add(ctx, t, w[f"attn_{x}.bias"])
+                    self.cb(t, name, il)
+                out.append((t, nh))
+            q, k, v = (lib.ggml_reshape_3d(ctx, t, hd, nh, n) for t, nh in out)
+        for t, name in ((q, "Qcur"), (k, "Kcur"), (v, "Vcur")):
+            self.cb(t, name, il)
+        return q, k, v
+
+    def ffn_swiglu(self, cur: Any, w: dict[str, Any], il: int) -> Any:
+        """build_ffn(LLM_FFN_SILU, LLM_FFN_PAR): down(silu(gate x) * up x), biases and scales."""
+        lib, ctx = self.lib, self.ctx0
+        tmp = self.mm(w["ffn_up.weight"], cur)
+        self.cb(tmp, "ffn_up", il)
+        if w.get("ffn_up.bias") is not None:
+            tmp = self.cb(lib.ggml_add(ctx, tmp, w["ffn_up.bias"]), "ffn_up_b", il)
+        if w.get("ffn_up.scale") is not None:
+            tmp = self.cb(lib.ggml_mul(ctx, tmp, w["ffn_up.scale"]), "ffn_up_s", il)
+        cur = self.cb(self.mm(w["ffn_gate.weight"], cur), "ffn_gate", il)
+        if w.get("ffn_gate.bias") is not None:
+            cur = self.cb(lib.ggml_add(ctx, cur, w["ffn_gate.bias"]), "ffn_gate_b", il)
+        if w.get("ffn_gate.scale") is not None:
+            cur = self.cb(lib.ggml_mul(ctx, cur, w["ffn_gate.scale"]), "ffn_gate_s", il)
+        cur = self.cb(lib.ggml_swiglu_split(ctx, cur, tmp), "ffn_swiglu", il)
+        cur = self.mm(w["ffn_down.weight"], cur)
+        if w.get("ffn_down.bias") is not None:
+            self.cb(cur, "ffn_down", il)
+            cur = lib.ggml_add(ctx, cur, w["ffn_down.bias"])
+        if w.get("ffn_down.scale") is not None:
+            cur = self.cb(lib.ggml_mul(ctx, cur, w["ffn_down.scale"]), "ffn_down_s", il)
+        return cur
+
+    def attn_mha(self, q: Any, k: Any, v: Any, kq_mask: Any, kq_scale: float, il: int) -> Any:
+        """build_attn_mha: flash attention, or KQ -> soft_max -> KQV; streams split on dim 3."""
+        lib, ctx = self.lib, self.ctx0
+        v_trans = v.nb[1] > v.nb[2]
+        n_stream = k.ne[3]
+        q = lib.ggml_view_4d(ctx, q, q.ne[0], q.ne[1], q.ne[2] // n_stream, n_stream, q.nb[1], q.nb[2],
+                             q.nb[2] * (q.ne[2] // n_stream), 0)
+        q = lib.ggml_permute(ctx, q, 0, 2, 1, 3)
+        k = lib.ggml_permute(ctx, k, 0, 2, 1, 3)
+        v = lib.ggml_permute(ctx, v, 0, 2, 1, 3)
+        if self.cp.flash_attn:
+            if v_trans:
+                v = lib.ggml_transpose(ctx, v)
+            if k.type == F32:
+                k = lib.ggml_cast(ctx, k, F16)
+            if v.type == F32:
+                v = lib.ggml_cast(ctx, v, F16)
+            cur = lib.ggml_flash_attn_ext(ctx, q, k, v, kq_mask, kq_scale, 0.0, 0.0)
+            lib.ggml_flash_attn_ext_add_sinks(cur, ffi.NULL)
+            lib.ggml_flash_attn_ext_set_n_kv_max(cur, 0)
+            lib.ggml_prec_set_acc(cur, GGML_PREC_F32)
+            cur = lib.ggml_reshape_2d(ctx, cur, cur.ne[0] * cur.ne[1], cur.ne[2] * cur.ne[3])
+        else:
+            kq = self.cb(lib.ggml_mul_mat(ctx, k, q), "kq", il)
+            lib.ggml_prec_set_acc(kq, GGML_PREC_F32)  # KQ needs the F32 range
+            kq = lib.ggml_soft_max_ext(ctx, kq, kq_mask, kq_scale, 0.0)
+            lib.ggml_soft_max_add_sinks(kq, ffi.NULL)
+            self.cb(kq, "kq_soft_max", il)
+            if not v_trans:
+                v = self.cb(lib.ggml_cont(ctx, lib.ggml_transpose(ctx, v)), "v_cont", il)
+            kqv = self.cb(lib.ggml_mul_mat(ctx, v, kq), "kqv", il)
+            cur = lib.ggml_permute(ctx, kqv, 0, 2, 1, 3)
+            cur = lib.ggml_cont_2d(ctx, cur, cur.ne[0] * cur.ne[1], cur.ne[2] * cur.ne[3])
+        self.expand(cur)
+        return cur
+
+    def attn_kv(self, inp: InpAttnKV, w: dict[str, Any], q: Any, k: Any, v: Any, kq_scale: float,
+                il: int) -> Any:
+        """build_attn with a KV cache: store K/V (SET_ROWS), attend over the cache, project."""
+        lib, ctx = self.lib, self.ctx0
+        kvt = self.kvt
+        assert kvt is not None and self.sinfo is not None
+        # q, v, then k: k last so that its RoPE can be fused with the cache write
+        self.expand(q)
+        self.expand(v)
+        self.expand(k)
+        self.expand(kvt.cpy_k(ctx, k, inp.k_idxs, il))
+        self.expand(kvt.cpy_v(ctx, v, inp.v_idxs, il))
+        kc = kvt.get_k(ctx, il, self.n_kv, self.sinfo)
+        vc = kvt.get_v(ctx, il, self.n_kv, self.sinfo)
+        cur = self.attn_mha(q, kc, vc, inp.kq_mask, kq_scale, il)
+        self.cb(cur, "kqv_out", il)
+        cur = self.mm(w["attn_output.weight"], cur, w.get("attn_output.scale"))
+        if w.get("attn_output.bias") is not None:
+            cur = lib.ggml_add(ctx, cur, w["attn_output.bias"])
+        return cur
