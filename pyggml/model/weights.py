@@ -82,10 +82,11 @@ class WeightBuffers:
             made = [(w, is_dup, gctx.new_tensor(w.type, _trim(w.ne), name=w.name)) for w, is_dup in items]
             buf = alloc_ctx_tensors(gctx, BufferType(bt))
             self.buffers.append(buf)
-            arr = buf.numpy()
+            # a repacked layout is the backend's business (CPU_REPACK is not a host buffer)
+            arr = buf.numpy() if buf.is_host else None
             for w, is_dup, t in made:
                 (self.dups if is_dup else self.tensors)[w.name] = t
-                if not is_dup:
+                if arr is not None and not is_dup:
                     self._where[w.name] = (arr, t.data - buf.base)
                 self.pending.append((w, t))
         for b in self.buffers:
@@ -112,7 +113,10 @@ class WeightBuffers:
         ggml().ggml_backend_tensor_set(tensor.ptr, ffi.cast("void *", src.ctypes.data), 0, src.size)
 
     def view(self, name: str, nbytes: int) -> np.ndarray:
-        """The tensor's bytes in its buffer (uint8, no copy; an extra buffer type's own layout)."""
+        """The tensor's bytes in its buffer (uint8, no copy); KeyError for a weight in a buffer
+        type that is not host memory (CPU_REPACK keeps its own layout)."""
+        if name not in self._where:
+            raise KeyError(f"{name}: its buffer type is not host memory")
         arr, off = self._where[name]
         return arr[off:off + nbytes]
 

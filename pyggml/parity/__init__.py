@@ -26,6 +26,7 @@ COMPONENTS: dict[str, str] = {
     "grammar": "pyggml.parity.grammar",
     "json_schema": "pyggml.parity.json_schema",
     "alloc": "pyggml.parity.alloc",
+    "decode": "pyggml.parity.decode",
 }
 
 

@@ -36,6 +36,7 @@ class TinySpec:
     bias: bool = False          # attention/FFN biases
     rope_freqs: bool = False
     head_arrays: bool = False   # head counts as per-layer arrays instead of scalars
+    fused_qkv: bool = False     # one attn_qkv projection instead of attn_q/k/v
     n_split: int = 1
     seed: int = 0
 
@@ -43,7 +44,7 @@ class TinySpec:
     def tag(self) -> str:
         parts = [f"e{self.n_embd}l{self.n_layer}h{self.n_head}kv{self.n_head_kv}", self.qtype.name]
         parts += [p for p, on in (("tied", self.tied), ("bias", self.bias), ("ropefreqs", self.rope_freqs),
-                                  ("arr", self.head_arrays)) if on]
+                                  ("arr", self.head_arrays), ("qkv", self.fused_qkv)) if on]
         if self.n_split > 1:
             parts.append(f"split{self.n_split}")
         return "-".join(parts)
@@ -170,16 +171,21 @@ def build(spec: TinySpec) -> TinyModel:
     for i in range(L):
         b = f"blk.{i}."
         add(b + "attn_norm.weight", (spec.n_embd,))
-        add(b + "attn_q.weight", (spec.n_embd, n_q))
-        add(b + "attn_k.weight", (spec.n_embd, n_kv))
-        add(b + "attn_v.weight", (spec.n_embd, n_kv))
+        if spec.fused_qkv:
+            add(b + "attn_qkv.weight", (spec.n_embd, n_q + 2 * n_kv))
+        else:
+            add(b + "attn_q.weight", (spec.n_embd, n_q))
+            add(b + "attn_k.weight", (spec.n_embd, n_kv))
+            add(b + "attn_v.weight", (spec.n_embd, n_kv))
         add(b + "attn_output.weight", (n_q, spec.n_embd))
         add(b + "ffn_norm.weight", (spec.n_embd,))
         add(b + "ffn_gate.weight", (spec.n_embd, spec.n_ff))
         add(b + "ffn_down.weight", (spec.n_ff, spec.n_embd))
         add(b + "ffn_up.weight", (spec.n_embd, spec.n_ff))
         if spec.bias:
-            for name, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv), ("attn_output", spec.n_embd),
+            qkv = (("attn_qkv", n_q + 2 * n_kv),) if spec.fused_qkv else (
+                ("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv))
+            for name, n in (*qkv, ("attn_output", spec.n_embd),
                             ("ffn_gate", spec.n_ff), ("ffn_down", spec.n_embd), ("ffn_up", spec.n_ff)):
                 add(b + name + ".bias", (n,))
     return TinyModel(spec, kv, tensors)
