@@ -39,8 +39,9 @@ _LAZY = {
 }
 
 __all__ = [
-    "Batch", "BatchError", "Context", "DecodeError", "GGMLError", "GGUFError", "Grammar", "GrammarError", "LoadError", "Model",
-    "PyggmlError", "Sampler", "SamplerError", "TemplateError", "TokenizerError", "Vocab",
+    "Batch", "BatchError", "Context", "DecodeError", "GGMLError", "GGUFError", "Grammar", "GrammarError",
+    "LoadError", "Model", "PyggmlError", "Sampler", "SamplerError", "TemplateError", "TokenizerError",
+    "Vocab",
 ]
 
 

@@ -306,7 +306,8 @@ void ggml_build_forward_expand(struct ggml_cgraph * cgraph, struct ggml_tensor *
 struct ggml_tensor * ggml_build_forward_select(struct ggml_cgraph * cgraph, struct ggml_tensor ** tensors,
                                                int n_tensors, int idx);
 // the decoder's extra ops (llama-graph.cpp, llama-kv-cache.cpp)
-struct ggml_tensor * ggml_cont_2d(struct ggml_context * ctx, struct ggml_tensor * a, int64_t ne0, int64_t ne1);
+struct ggml_tensor * ggml_cont_2d(struct ggml_context * ctx, struct ggml_tensor * a, int64_t ne0,
+                                  int64_t ne1);
 struct ggml_tensor * ggml_rope_ext_inplace(struct ggml_context * ctx, struct ggml_tensor * a,
                                            struct ggml_tensor * b, struct ggml_tensor * c, int n_dims,
                                            int mode, int n_ctx_orig, float freq_base, float freq_scale,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 # module -> its cases are discovered from its CASES table
 MODULES: list[str] = [
+    "pyggml.bench.decode",
     "pyggml.bench.gguf",
     "pyggml.bench.chat",
     "pyggml.bench.batch",
@@ -34,7 +35,7 @@ MODULES: list[str] = [
 class Pair:
     ours: Callable[[], object]
     reference: Callable[[], object]
-    note: str = ""
+    note: str | Callable[[], str] = ""   # a callable is asked after the runs
 
 
 @dataclass
@@ -78,4 +79,5 @@ def run_case(name: str, factory: Callable[[], Pair], repeat: int = 7, warmup: in
         else:
             ref.append(_time_once(pair.reference))
             ours.append(_time_once(pair.ours))
-    return Result(name, statistics.median(ours), statistics.median(ref), repeat, pair.note)
+    note = pair.note() if callable(pair.note) else pair.note
+    return Result(name, statistics.median(ours), statistics.median(ref), repeat, note)

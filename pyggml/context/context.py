@@ -26,8 +26,8 @@ from ..memory.status import MemoryStatus
 from .outputs import Outputs
 from .params import ContextError, ContextParams, derive
 
-_STATUS_SUCCESS, _STATUS_ALLOC_FAILED = 0, -2   # enum ggml_status (ABORTED 1, FAILED -1)
-_CODE = {1: 2, -2: -2, -1: -3}     # ggml_status -> llama_decode's return code
+_STATUS_SUCCESS, _STATUS_ALLOC_FAILED = 0, -2  # enum ggml_status (ABORTED 1, FAILED -1)
+_CODE = {1: 2, -2: -2, -1: -3}  # ggml_status -> llama_decode's return code
 _POS_MAX = 2**31 - 1
 
 
@@ -77,15 +77,29 @@ class Context:
             raise ContextError("failed to initialize CPU backend")
         self._abort_cb: Any = None
         self.set_abort_callback(self.params.abort_callback)
-        self.outputs = Outputs(n_vocab=self.n_vocab, n_embd=hp.n_embd, n_batch=d.n_batch,
-                               n_seq_max=self.params.n_seq_max, has_embd=self.params.embeddings)
+        self.outputs = Outputs(
+            n_vocab=self.n_vocab,
+            n_embd=hp.n_embd,
+            n_batch=d.n_batch,
+            n_seq_max=self.params.n_seq_max,
+            has_embd=self.params.embeddings,
+        )
         self.outputs.reserve(self.params.n_seq_max)
         # memory: the cells (KVCache) and their tensors
-        self.kv = KVCache(kv_size=d.kv_size, n_seq_max=max(1, self.params.n_seq_max),
-                          unified=self.params.kv_unified)
-        self.kvt = KVTensors(n_layer=hp.n_layer, n_embd_head_k=hp.n_embd_head_k, n_embd_head_v=hp.n_embd_head_v,
-                             n_head_kv=hp.n_head_kv[0], kv_size=d.kv_size, n_stream=d.n_stream,
-                             type_k=d.type_k, type_v=d.type_v, v_trans=d.v_trans)
+        self.kv = KVCache(
+            kv_size=d.kv_size, n_seq_max=max(1, self.params.n_seq_max), unified=self.params.kv_unified
+        )
+        self.kvt = KVTensors(
+            n_layer=hp.n_layer,
+            n_embd_head_k=hp.n_embd_head_k,
+            n_embd_head_v=hp.n_embd_head_v,
+            n_head_kv=hp.n_head_kv[0],
+            kv_size=d.kv_size,
+            n_stream=d.n_stream,
+            type_k=d.type_k,
+            type_v=d.type_v,
+            v_trans=d.v_trans,
+        )
         self.memory = ContextMemory(self.kv, self)
         self.allocr = BatchAllocr(1)
         # the scheduler and the graph slots (graph_max_nodes: max(1024, 8 * n_tensors))
@@ -146,8 +160,12 @@ class Context:
 
     def stats(self) -> dict[str, int]:
         """Graphs built and reused, and the tokens evaluated (llama_perf_context's counters)."""
-        return {"graphs_built": self._n_built, "graphs_reused": self._n_reused,
-                "n_p_eval": self._n_p_eval, "n_eval": self._n_eval}
+        return {
+            "graphs_built": self._n_built,
+            "graphs_reused": self._n_reused,
+            "n_p_eval": self._n_p_eval,
+            "n_eval": self._n_eval,
+        }
 
     # ------------------------------------------------------------------ decode
     def decode(self, batch: Batch | Sequence[int]) -> None:
@@ -160,16 +178,23 @@ class Context:
         if batch.n_tokens == 0:
             raise DecodeError("decode: n_tokens == 0", code=-1)
         output_all = self.params.embeddings
-        ext = batch.to_ext(n_seq_max=self.params.n_seq_max, n_vocab=self.n_vocab,
-                           n_embd_inp=self.model.hparams.n_embd, mem=self.kv)
+        ext = batch.to_ext(
+            n_seq_max=self.params.n_seq_max,
+            n_vocab=self.n_vocab,
+            n_embd_inp=self.model.hparams.n_embd,
+            mem=self.kv,
+        )
         try:
             self.allocr.init(ext, output_all=output_all)
         except BatchError as exc:
             raise DecodeError(exc.message.rstrip("\n"), code=-1, abort=exc.abort) from exc
         n_tokens_all, n_outputs_all = self.allocr.n_tokens, self.allocr.n_outputs
         if n_tokens_all > self.n_batch:
-            raise DecodeError(f"GGML_ASSERT(n_tokens_all <= cparams.n_batch) failed ({n_tokens_all} > "
-                              f"{self.n_batch})", code=-1, abort=True)
+            raise DecodeError(
+                f"GGML_ASSERT(n_tokens_all <= cparams.n_batch) failed ({n_tokens_all} > {self.n_batch})",
+                code=-1,
+                abort=True,
+            )
         self.outputs.swaps.clear()
         self.memory_update(False)
         sinfos, ubs = self._init_batch()
@@ -181,8 +206,9 @@ class Context:
             status, res = self.process_ubatch(ub, sinfo)
             if status != _STATUS_SUCCESS:
                 self._rollback(ub)
-                raise DecodeError(f"process_ubatch: failed to compute graph, compute status: {status}",
-                                  code=_CODE[status])
+                raise DecodeError(
+                    f"process_ubatch: failed to compute graph, compute status: {status}", code=_CODE[status]
+                )
             self._extract(res, n_outputs, n_outputs_prev)
             n_outputs_prev += n_outputs
         self.n_outputs = n_outputs_all
@@ -208,8 +234,9 @@ class Context:
                 did_optimize = True
                 if self.memory_update(True):
                     continue
-            raise DecodeError(f"decode: failed to find a memory slot for batch of size {self.allocr.n_tokens}",
-                              code=1)
+            raise DecodeError(
+                f"decode: failed to find a memory slot for batch of size {self.allocr.n_tokens}", code=1
+            )
 
     def _rollback(self, ub: UBatch) -> None:
         """Remove every position of the failed ubatch's sequences from its first one on."""
@@ -226,9 +253,15 @@ class Context:
         self.kv.apply_ubatch(sinfo, ub)
         n_kv = self.kv.get_n_kv(sinfo)
         res = self._res_prev[1 if self.n_outputs > 0 else 0]
-        p = GraphParams(ubatch=ub, n_outputs=self.n_outputs, sinfo=sinfo, n_kv=n_kv,
-                        n_stream=1 if self.params.kv_unified else ub.n_seqs_unq,
-                        embeddings=self.params.embeddings, causal=self.cparams.causal_attn)
+        p = GraphParams(
+            ubatch=ub,
+            n_outputs=self.n_outputs,
+            sinfo=sinfo,
+            n_kv=n_kv,
+            n_stream=1 if self.params.kv_unified else ub.n_seqs_unq,
+            embeddings=self.params.embeddings,
+            causal=self.cparams.causal_attn,
+        )
         if self._res_active is res and res.can_reuse(p):
             self._n_reused += 1
         else:
@@ -245,8 +278,17 @@ class Context:
         return status, (res if status == _STATUS_SUCCESS else None)
 
     def _build(self, res: GraphResult, p: GraphParams) -> None:
-        b = GraphBuilder(model=self.model, cparams=self.cparams, ubatch=p.ubatch, n_outputs=p.n_outputs, res=res,
-                         kv=self.kv, kvt=self.kvt, sinfo=p.sinfo, n_kv=p.n_kv)
+        b = GraphBuilder(
+            model=self.model,
+            cparams=self.cparams,
+            ubatch=p.ubatch,
+            n_outputs=p.n_outputs,
+            res=res,
+            kv=self.kv,
+            kvt=self.kvt,
+            sinfo=p.sinfo,
+            n_kv=p.n_kv,
+        )
         llama_graph.build(b)
         res.params = p
         res.set_outputs()
@@ -264,10 +306,10 @@ class Context:
             return
         lib = self._lib
         if res.t_logits is not None:
-            dst = self.outputs.logits[row0:row0 + n_outputs]
+            dst = self.outputs.logits[row0 : row0 + n_outputs]
             lib.ggml_backend_tensor_get(res.t_logits, ffi.cast("void *", dst.ctypes.data), 0, dst.nbytes)
         if self.params.embeddings and res.t_embd is not None and self.outputs.embd is not None:
-            dst = self.outputs.embd[row0:row0 + n_outputs]
+            dst = self.outputs.embd[row0 : row0 + n_outputs]
             lib.ggml_backend_tensor_get(res.t_embd, ffi.cast("void *", dst.ctypes.data), 0, dst.nbytes)
 
     # ------------------------------------------------------------------ memory update
@@ -275,9 +317,12 @@ class Context:
         """llama_context::memory_update: stream copies and the K-shift; True when work was done
         (the cached graphs are then dropped, as the reference's reserve does)."""
         kv = self.kv
+        if not kv.pending_copies and not kv.has_shift:  # the common case: nothing to do
+            return False
         if kv.has_shift and not kv.can_shift:
-            raise DecodeError("The current KV cache / model configuration does not support K-shift",
-                              code=-1, abort=True)
+            raise DecodeError(
+                "The current KV cache / model configuration does not support K-shift", code=-1, abort=True
+            )
         up = kv.init_update()
         if up.status == MemoryStatus.NO_UPDATE:
             return False
@@ -301,10 +346,21 @@ class Context:
         factors = freqs.ptr if freqs is not None else ffi.NULL
         for il in range(hp.n_layer):
             view = self.kvt.shift_views(res.ctx, il, hp.n_rot)
-            cur = lib.ggml_rope_ext_inplace(res.ctx, view, k_shift, factors, hp.n_rot, hp.rope_type,
-                                            cp.n_ctx_orig_yarn, cp.rope_freq_base, cp.rope_freq_scale,
-                                            cp.yarn_ext_factor, cp.yarn_attn_factor, cp.yarn_beta_fast,
-                                            cp.yarn_beta_slow)
+            cur = lib.ggml_rope_ext_inplace(
+                res.ctx,
+                view,
+                k_shift,
+                factors,
+                hp.n_rot,
+                hp.rope_type,
+                cp.n_ctx_orig_yarn,
+                cp.rope_freq_base,
+                cp.rope_freq_scale,
+                cp.yarn_ext_factor,
+                cp.yarn_attn_factor,
+                cp.yarn_beta_fast,
+                cp.yarn_beta_slow,
+            )
             lib.ggml_build_forward_expand(res.gf, cur)
         if not lib.ggml_backend_sched_alloc_graph(self._sched, res.gf):
             return False
@@ -358,5 +414,7 @@ class Context:
             pass
 
     def __repr__(self) -> str:
-        return (f"<pyggml.Context n_ctx={self.n_ctx} n_batch={self.n_batch} n_ubatch={self.n_ubatch} "
-                f"n_seq_max={self.n_seq_max} flash_attn={self.flash_attn}>")
+        return (
+            f"<pyggml.Context n_ctx={self.n_ctx} n_batch={self.n_batch} n_ubatch={self.n_ubatch} "
+            f"n_seq_max={self.n_seq_max} flash_attn={self.flash_attn}>"
+        )

@@ -17,9 +17,9 @@ class Outputs:
         self.n_vocab, self.n_embd, self.n_batch, self.n_seq_max = n_vocab, n_embd, n_batch, n_seq_max
         self.has_embd = has_embd
         self._buf = np.zeros(0, np.float32)
-        self.logits = np.zeros((0, n_vocab), np.float32)   # [n_outputs_max, n_vocab] (numpy order)
-        self.embd: np.ndarray | None = None                  # [n_outputs_max, n_embd]
-        self.ids = np.full(0, -1, np.int32)                  # [n_batch]: batch index -> row
+        self.logits = np.zeros((0, n_vocab), np.float32)  # [n_outputs_max, n_vocab] (numpy order)
+        self.embd: np.ndarray | None = None  # [n_outputs_max, n_embd]
+        self.ids = np.full(0, -1, np.int32)  # [n_batch]: batch index -> row
         self.swaps: list[tuple[int, int]] = []
         self.n_outputs = 0
 
@@ -33,7 +33,9 @@ class Outputs:
         if self._buf.size < n_logits + n_embd:
             self._buf = np.zeros(n_logits + n_embd, np.float32)
         self.logits = self._buf[:n_logits].reshape(n_max, self.n_vocab)
-        self.embd = self._buf[n_logits:n_logits + n_embd].reshape(n_max, self.n_embd) if self.has_embd else None
+        self.embd = (
+            self._buf[n_logits : n_logits + n_embd].reshape(n_max, self.n_embd) if self.has_embd else None
+        )
         self.ids.fill(-1)
         self.n_outputs = 0
         return n_max
@@ -68,17 +70,23 @@ class Outputs:
         if i < 0:
             j = self.n_outputs + i
             if j < 0:
-                raise IndexError(f"{what}: invalid {_noun(what)} id {i}, reason: negative index out of range "
-                                 f"[0, {self.n_outputs})")
+                raise IndexError(
+                    f"{what}: invalid {_noun(what)} id {i}, reason: negative index out of range "
+                    f"[0, {self.n_outputs})"
+                )
         elif i >= self.ids.size:
-            raise IndexError(f"{what}: invalid {_noun(what)} id {i}, reason: out of range [0, {self.ids.size})")
+            raise IndexError(
+                f"{what}: invalid {_noun(what)} id {i}, reason: out of range [0, {self.ids.size})"
+            )
         else:
             j = int(self.ids[i])
         if j < 0:
             raise IndexError(f"{what}: invalid {_noun(what)} id {i}, reason: batch.logits[{i}] != true")
         if j >= self.n_outputs:
-            raise IndexError(f"{what}: invalid {_noun(what)} id {i}, reason: corrupt output buffer "
-                             f"(j={j}, n_outputs={self.n_outputs})")
+            raise IndexError(
+                f"{what}: invalid {_noun(what)} id {i}, reason: corrupt output buffer "
+                f"(j={j}, n_outputs={self.n_outputs})"
+            )
         return j
 
 

@@ -18,7 +18,7 @@ from ..graph import CParams
 from ..memory.api import context_sizes
 
 GGML_DEFAULT_N_THREADS = 4
-ROPE_SCALING_NONE, ROPE_SCALING_YARN = 0, 2   # enum llama_rope_scaling_type
+ROPE_SCALING_NONE, ROPE_SCALING_YARN = 0, 2  # enum llama_rope_scaling_type
 _KV_TYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16}
 
 
@@ -80,8 +80,10 @@ def _f32(x: float) -> float:
 def _kv_type(name: str, what: str) -> int:
     t = _KV_TYPES.get(str(name).lower())
     if t is None:
-        raise ContextError(f"{what} = {name!r}: pyggml supports f32, f16 and bf16 KV caches "
-                           "(quantized caches need the Hadamard rotation, not implemented yet)")
+        raise ContextError(
+            f"{what} = {name!r}: pyggml supports f32, f16 and bf16 KV caches "
+            "(quantized caches need the Hadamard rotation, not implemented yet)"
+        )
     return int(t)
 
 
@@ -94,8 +96,15 @@ def derive(p: ContextParams, hp: Any) -> Derived:
     if p.n_threads < 1 or p.n_threads_batch < 1:
         raise ContextError("n_threads and n_threads_batch must be >= 1")
     causal = hp.causal_attn
-    sizes = context_sizes(n_ctx=p.n_ctx, n_ctx_train=hp.n_ctx_train, n_seq_max=p.n_seq_max,
-                          kv_unified=p.kv_unified, n_batch=p.n_batch, n_ubatch=p.n_ubatch, causal_attn=causal)
+    sizes = context_sizes(
+        n_ctx=p.n_ctx,
+        n_ctx_train=hp.n_ctx_train,
+        n_seq_max=p.n_seq_max,
+        kv_unified=p.kv_unified,
+        n_batch=p.n_batch,
+        n_ubatch=p.n_ubatch,
+        causal_attn=causal,
+    )
     freq_base = hp.rope_freq_base_train if p.rope_freq_base == 0.0 else _f32(p.rope_freq_base)
     freq_scale = hp.rope_freq_scale_train if p.rope_freq_scale == 0.0 else _f32(p.rope_freq_scale)
     n_ctx_orig = p.yarn_orig_ctx or hp.n_ctx_orig_yarn or hp.n_ctx_train
@@ -119,13 +128,32 @@ def derive(p: ContextParams, hp: Any) -> Derived:
     # AUTO resolves to on: the FA node always lands on the layer's device with one CPU backend
     flash = True if p.flash_attn is None else bool(p.flash_attn)
     type_k, type_v = _kv_type(p.type_k, "type_k"), _kv_type(p.type_v, "type_v")
-    graph = CParams(n_ctx=sizes.n_ctx, n_ctx_seq=sizes.n_ctx_seq, n_ctx_orig_yarn=n_ctx_orig,
-                    rope_freq_base=_f32(freq_base), rope_freq_scale=_f32(freq_scale), yarn_ext_factor=_f32(ext),
-                    yarn_attn_factor=attn, yarn_beta_fast=beta_fast, yarn_beta_slow=beta_slow,
-                    flash_attn=flash, causal_attn=causal, embeddings=bool(p.embeddings),
-                    kv_unified=bool(p.kv_unified))
+    graph = CParams(
+        n_ctx=sizes.n_ctx,
+        n_ctx_seq=sizes.n_ctx_seq,
+        n_ctx_orig_yarn=n_ctx_orig,
+        rope_freq_base=_f32(freq_base),
+        rope_freq_scale=_f32(freq_scale),
+        yarn_ext_factor=_f32(ext),
+        yarn_attn_factor=attn,
+        yarn_beta_fast=beta_fast,
+        yarn_beta_slow=beta_slow,
+        flash_attn=flash,
+        causal_attn=causal,
+        embeddings=bool(p.embeddings),
+        kv_unified=bool(p.kv_unified),
+    )
     # the memory is created before AUTO resolves, from "not disabled": V stays untransposed
     v_trans = p.flash_attn is False
-    return Derived(n_ctx=sizes.n_ctx, n_ctx_seq=sizes.n_ctx_seq, n_batch=sizes.n_batch, n_ubatch=sizes.n_ubatch,
-                   kv_size=sizes.kv_size, n_stream=sizes.n_stream, type_k=type_k, type_v=type_v,
-                   v_trans=v_trans, graph=graph)
+    return Derived(
+        n_ctx=sizes.n_ctx,
+        n_ctx_seq=sizes.n_ctx_seq,
+        n_batch=sizes.n_batch,
+        n_ubatch=sizes.n_ubatch,
+        kv_size=sizes.kv_size,
+        n_stream=sizes.n_stream,
+        type_k=type_k,
+        type_v=type_v,
+        v_trans=v_trans,
+        graph=graph,
+    )

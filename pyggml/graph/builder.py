@@ -53,8 +53,19 @@ class CParams:
 class GraphBuilder:
     """One graph under construction (llm_graph_context)."""
 
-    def __init__(self, *, model: Any, cparams: CParams, ubatch: UBatch, n_outputs: int, res: GraphResult,
-                 kv: KVCache | None, kvt: KVTensors | None, sinfo: SlotInfo | None, n_kv: int) -> None:
+    def __init__(
+        self,
+        *,
+        model: Any,
+        cparams: CParams,
+        ubatch: UBatch,
+        n_outputs: int,
+        res: GraphResult,
+        kv: KVCache | None,
+        kvt: KVTensors | None,
+        sinfo: SlotInfo | None,
+        n_kv: int,
+    ) -> None:
         self.lib = ggml()
         self.model, self.hp, self.cp = model, model.hparams, cparams
         self.ub, self.n_tokens, self.n_outputs = ubatch, ubatch.n_tokens, n_outputs
@@ -111,12 +122,20 @@ class GraphBuilder:
         k_idxs = self.kvt.build_input_k_idxs(ctx, self.n_tokens)
         v_idxs = self.kvt.build_input_v_idxs(ctx, self.n_tokens)
         n_stream = 1 if self.cp.kv_unified else self.ub.n_seqs_unq
-        mask = lib.ggml_new_tensor_4d(ctx, F16 if self.cp.flash_attn else F32, self.n_kv,
-                                      self.n_tokens // n_stream, 1, n_stream)
+        mask = lib.ggml_new_tensor_4d(
+            ctx, F16 if self.cp.flash_attn else F32, self.n_kv, self.n_tokens // n_stream, 1, n_stream
+        )
         lib.ggml_set_input(mask)
         lib.ggml_set_name(mask, b"attn_inp_kq_mask")
-        inp = InpAttnKV(self.kv, self.kvt, k_idxs=k_idxs, v_idxs=v_idxs, kq_mask=mask,
-                        causal=self.cp.causal_attn, sinfo=self.sinfo)
+        inp = InpAttnKV(
+            self.kv,
+            self.kvt,
+            k_idxs=k_idxs,
+            v_idxs=v_idxs,
+            kq_mask=mask,
+            causal=self.cp.causal_attn,
+            sinfo=self.sinfo,
+        )
         self.res.inputs.append(inp)
         return inp
 
@@ -145,16 +164,18 @@ class GraphBuilder:
                 qkv = lib.ggml_add(ctx, qkv, w["attn_qkv.bias"])
                 self.cb(qkv, "wqkv_b", il)
             elif all(w.get(f"attn_{x}.bias") is not None for x in "qkv"):
-                b = lib.ggml_concat(ctx, lib.ggml_concat(ctx, w["attn_q.bias"], w["attn_k.bias"], 0),
-                                    w["attn_v.bias"], 0)
+                b = lib.ggml_concat(
+                    ctx, lib.ggml_concat(ctx, w["attn_q.bias"], w["attn_k.bias"], 0), w["attn_v.bias"], 0
+                )
                 qkv = lib.ggml_add(ctx, qkv, b)
                 self.cb(qkv, "wqkv_b", il)
             t = qkv.type
             row = lib.ggml_row_size
             q = lib.ggml_view_3d(ctx, qkv, hd, n_head, n, row(t, hd), qkv.nb[1], 0)
             k = lib.ggml_view_3d(ctx, qkv, hd, n_head_kv, n, row(t, hd), qkv.nb[1], row(t, hd * n_head))
-            v = lib.ggml_view_3d(ctx, qkv, hd, n_head_kv, n, row(t, hd), qkv.nb[1],
-                                 row(t, hd * n_head + hd * n_head_kv))
+            v = lib.ggml_view_3d(
+                ctx, qkv, hd, n_head_kv, n, row(t, hd), qkv.nb[1], row(t, hd * n_head + hd * n_head_kv)
+            )
         else:
             out = []
             for x, nh in (("q", n_head), ("k", n_head_kv), ("v", n_head_kv)):
@@ -198,8 +219,18 @@ class GraphBuilder:
         lib, ctx = self.lib, self.ctx0
         v_trans = v.nb[1] > v.nb[2]
         n_stream = k.ne[3]
-        q = lib.ggml_view_4d(ctx, q, q.ne[0], q.ne[1], q.ne[2] // n_stream, n_stream, q.nb[1], q.nb[2],
-                             q.nb[2] * (q.ne[2] // n_stream), 0)
+        q = lib.ggml_view_4d(
+            ctx,
+            q,
+            q.ne[0],
+            q.ne[1],
+            q.ne[2] // n_stream,
+            n_stream,
+            q.nb[1],
+            q.nb[2],
+            q.nb[2] * (q.ne[2] // n_stream),
+            0,
+        )
         q = lib.ggml_permute(ctx, q, 0, 2, 1, 3)
         k = lib.ggml_permute(ctx, k, 0, 2, 1, 3)
         v = lib.ggml_permute(ctx, v, 0, 2, 1, 3)
@@ -229,8 +260,9 @@ class GraphBuilder:
         self.expand(cur)
         return cur
 
-    def attn_kv(self, inp: InpAttnKV, w: dict[str, Any], q: Any, k: Any, v: Any, kq_scale: float,
-                il: int) -> Any:
+    def attn_kv(
+        self, inp: InpAttnKV, w: dict[str, Any], q: Any, k: Any, v: Any, kq_scale: float, il: int
+    ) -> Any:
         """build_attn with a KV cache: store K/V (SET_ROWS), attend over the cache, project."""
         lib, ctx = self.lib, self.ctx0
         kvt = self.kvt

@@ -66,9 +66,12 @@ class InpOutIds:
 
     def __init__(self, out_ids: Any, n_outputs: int) -> None:
         self.out_ids, self.n_outputs = out_ids, n_outputs
+        self._view: np.ndarray | None = None
 
     def set_input(self, ub: UBatch, p: Any) -> None:
-        view = host_view(self.out_ids, np.int32, (self.n_outputs,))
+        if self._view is None:
+            self._view = host_view(self.out_ids, np.int32, (self.n_outputs,))
+        view = self._view
         if self.n_outputs == ub.n_tokens:
             view[:] = np.arange(ub.n_tokens, dtype=np.int32)
         else:

@@ -14,12 +14,34 @@ import numpy as np
 from .._native import ffi
 from .builder import GraphBuilder
 
-_LAYER_WEIGHTS = ("attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_qkv.weight",
-                  "attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_qkv.bias", "attn_output.weight",
-                  "attn_output.bias", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
-                  "ffn_gate.bias", "ffn_up.bias", "ffn_down.bias",
-                  "attn_q.scale", "attn_k.scale", "attn_v.scale", "attn_qkv.scale", "attn_output.scale",
-                  "ffn_gate.scale", "ffn_up.scale", "ffn_down.scale")
+_LAYER_WEIGHTS = (
+    "attn_norm.weight",
+    "attn_q.weight",
+    "attn_k.weight",
+    "attn_v.weight",
+    "attn_qkv.weight",
+    "attn_q.bias",
+    "attn_k.bias",
+    "attn_v.bias",
+    "attn_qkv.bias",
+    "attn_output.weight",
+    "attn_output.bias",
+    "ffn_norm.weight",
+    "ffn_gate.weight",
+    "ffn_up.weight",
+    "ffn_down.weight",
+    "ffn_gate.bias",
+    "ffn_up.bias",
+    "ffn_down.bias",
+    "attn_q.scale",
+    "attn_k.scale",
+    "attn_v.scale",
+    "attn_qkv.scale",
+    "attn_output.scale",
+    "ffn_gate.scale",
+    "ffn_up.scale",
+    "ffn_down.scale",
+)
 
 
 def layer_weights(model: Any, il: int) -> dict[str, Any]:
@@ -51,8 +73,17 @@ def build(b: GraphBuilder) -> None:
     inp_pos = b.inp_pos()
     inp_attn = b.attn_inp_kv()
     inp_out_ids = b.inp_out_ids()
-    rope_args = (n_rot, hp.rope_type, cp.n_ctx_orig_yarn, cp.rope_freq_base, cp.rope_freq_scale,
-                 cp.yarn_ext_factor, cp.yarn_attn_factor, cp.yarn_beta_fast, cp.yarn_beta_slow)
+    rope_args = (
+        n_rot,
+        hp.rope_type,
+        cp.n_ctx_orig_yarn,
+        cp.rope_freq_base,
+        cp.rope_freq_scale,
+        cp.yarn_ext_factor,
+        cp.yarn_attn_factor,
+        cp.yarn_beta_fast,
+        cp.yarn_beta_slow,
+    )
     factors = rope_freqs.ptr if rope_freqs is not None else ffi.NULL
 
     for il in range(n_layer):

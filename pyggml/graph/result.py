@@ -23,7 +23,7 @@ class GraphParams:
     n_outputs: int
     sinfo: SlotInfo | None
     n_kv: int
-    n_stream: int          # attention streams of the KQ mask (1 with a unified cache)
+    n_stream: int  # attention streams of the KQ mask (1 with a unified cache)
     embeddings: bool
     causal: bool
 
@@ -31,15 +31,26 @@ class GraphParams:
         """llm_graph_params::allow_reuse: same ubatch shape (and, for equal splits, the same
         sequences), same number of outputs, same context flags."""
         a, b = self.ubatch, other.ubatch
-        ok = (a.equal_seqs == b.equal_seqs and a.n_tokens == b.n_tokens and a.n_seq_tokens == b.n_seq_tokens
-              and a.n_seqs == b.n_seqs and a.n_seqs_unq == b.n_seqs_unq
-              and ((a.token is None and b.token is None) or (a.embd is None and b.embd is None)
-                   or (a.token is not None and b.token is not None and a.embd is not None
-                       and b.embd is not None)))
+        ok = (
+            a.equal_seqs == b.equal_seqs
+            and a.n_tokens == b.n_tokens
+            and a.n_seq_tokens == b.n_seq_tokens
+            and a.n_seqs == b.n_seqs
+            and a.n_seqs_unq == b.n_seqs_unq
+            and (
+                (a.token is None and b.token is None)
+                or (a.embd is None and b.embd is None)
+                or (a.token is not None and b.token is not None and a.embd is not None and b.embd is not None)
+            )
+        )
         if ok and a.equal_seqs:
             ok = list(a.seq_id_unq) == list(b.seq_id_unq)
-        return (ok and self.n_outputs == other.n_outputs and self.embeddings == other.embeddings
-                and self.causal == other.causal)
+        return (
+            ok
+            and self.n_outputs == other.n_outputs
+            and self.embeddings == other.embeddings
+            and self.causal == other.causal
+        )
 
 
 class GraphResult:
@@ -49,8 +60,10 @@ class GraphResult:
     def __init__(self, max_nodes: int) -> None:
         lib = ggml()
         self.max_nodes = max_nodes
-        self._meta = ffi.new("char[]", lib.ggml_tensor_overhead() * max_nodes
-                             + lib.ggml_graph_overhead_custom(max_nodes, False))
+        self._meta = ffi.new(
+            "char[]",
+            lib.ggml_tensor_overhead() * max_nodes + lib.ggml_graph_overhead_custom(max_nodes, False),
+        )
         self.ctx: Any = ffi.NULL
         self.gf: Any = ffi.NULL
         self.inputs: list[Any] = []

@@ -31,16 +31,32 @@ def _row(t: int, n: int) -> int:
 class KVTensors:
     """K/V storage of a ``KVCache``: zero-initialised CPU tensors ``cache_k_l{il}``/``cache_v_l{il}``."""
 
-    def __init__(self, *, n_layer: int, n_embd_head_k: int, n_embd_head_v: int, n_head_kv: int,
-                 kv_size: int, n_stream: int, type_k: int, type_v: int, v_trans: bool) -> None:
+    def __init__(
+        self,
+        *,
+        n_layer: int,
+        n_embd_head_k: int,
+        n_embd_head_v: int,
+        n_head_kv: int,
+        kv_size: int,
+        n_stream: int,
+        type_k: int,
+        type_v: int,
+        v_trans: bool,
+    ) -> None:
         lib = ggml()
         self.kv_size, self.n_stream, self.v_trans = kv_size, n_stream, v_trans
         self.n_embd_head_k, self.n_embd_head_v, self.n_head_kv = n_embd_head_k, n_embd_head_v, n_head_kv
         self.n_embd_k_gqa = n_embd_head_k * n_head_kv
         self.n_embd_v_gqa = n_embd_head_v * n_head_kv
         self.type_k, self.type_v = type_k, type_v
-        self._ctx = lib.ggml_init({"mem_size": lib.ggml_tensor_overhead() * (2 + 2 * n_stream) * n_layer,
-                                   "mem_buffer": ffi.NULL, "no_alloc": True})
+        self._ctx = lib.ggml_init(
+            {
+                "mem_size": lib.ggml_tensor_overhead() * (2 + 2 * n_stream) * n_layer,
+                "mem_buffer": ffi.NULL,
+                "no_alloc": True,
+            }
+        )
         self.k: list[Any] = []
         self.v: list[Any] = []
         self.k_stream: list[list[Any]] = []
@@ -52,11 +68,21 @@ class KVTensors:
             lib.ggml_set_name(v, f"cache_v_l{il}".encode())
             self.k.append(k)
             self.v.append(v)
-            self.k_stream.append([lib.ggml_view_2d(self._ctx, k, self.n_embd_k_gqa, kv_size, k.nb[1], s * k.nb[2])
-                                  for s in range(n_stream)])
-            self.v_stream.append([lib.ggml_view_2d(self._ctx, v, self.n_embd_v_gqa, kv_size, v.nb[1], s * v.nb[2])
-                                  for s in range(n_stream)])
-        self._buf = lib.ggml_backend_alloc_ctx_tensors_from_buft(self._ctx, lib.ggml_backend_cpu_buffer_type())
+            self.k_stream.append(
+                [
+                    lib.ggml_view_2d(self._ctx, k, self.n_embd_k_gqa, kv_size, k.nb[1], s * k.nb[2])
+                    for s in range(n_stream)
+                ]
+            )
+            self.v_stream.append(
+                [
+                    lib.ggml_view_2d(self._ctx, v, self.n_embd_v_gqa, kv_size, v.nb[1], s * v.nb[2])
+                    for s in range(n_stream)
+                ]
+            )
+        self._buf = lib.ggml_backend_alloc_ctx_tensors_from_buft(
+            self._ctx, lib.ggml_backend_cpu_buffer_type()
+        )
         if self._buf == ffi.NULL:
             raise MemoryError("failed to allocate buffer for kv cache")
         lib.ggml_backend_buffer_clear(self._buf, 0)  # no NaNs in the padding
@@ -84,23 +110,49 @@ class KVTensors:
         k = self.k[il]
         ns = sinfo.s1 - sinfo.s0 + 1
         t = self.type_k
-        return ggml().ggml_view_4d(ctx, k, self.n_embd_head_k, self.n_head_kv, n_kv, ns,
-                                   _row(t, self.n_embd_head_k), _row(t, self.n_embd_k_gqa),
-                                   _row(t, self.n_embd_k_gqa * self.kv_size),
-                                   _row(t, self.n_embd_k_gqa * self.kv_size) * sinfo.s0)
+        return ggml().ggml_view_4d(
+            ctx,
+            k,
+            self.n_embd_head_k,
+            self.n_head_kv,
+            n_kv,
+            ns,
+            _row(t, self.n_embd_head_k),
+            _row(t, self.n_embd_k_gqa),
+            _row(t, self.n_embd_k_gqa * self.kv_size),
+            _row(t, self.n_embd_k_gqa * self.kv_size) * sinfo.s0,
+        )
 
     def get_v(self, ctx: Any, il: int, n_kv: int, sinfo: SlotInfo) -> Any:
         v = self.v[il]
         ns = sinfo.s1 - sinfo.s0 + 1
         t, size, gqa = self.type_v, self.kv_size, self.n_embd_v_gqa
         if not self.v_trans:
-            return ggml().ggml_view_4d(ctx, v, self.n_embd_head_v, self.n_head_kv, n_kv, ns,
-                                       _row(t, self.n_embd_head_v), _row(t, gqa), _row(t, gqa * size),
-                                       _row(t, gqa * size) * sinfo.s0)
+            return ggml().ggml_view_4d(
+                ctx,
+                v,
+                self.n_embd_head_v,
+                self.n_head_kv,
+                n_kv,
+                ns,
+                _row(t, self.n_embd_head_v),
+                _row(t, gqa),
+                _row(t, gqa * size),
+                _row(t, gqa * size) * sinfo.s0,
+            )
         # transposed: [n_kv, n_head_kv, n_embd_head_v, ns] (v->nb[1] > v->nb[2])
-        return ggml().ggml_view_4d(ctx, v, n_kv, self.n_head_kv, self.n_embd_head_v, ns,
-                                   _row(t, size * self.n_embd_head_v), _row(t, size), _row(t, size * gqa),
-                                   _row(t, size * gqa) * sinfo.s0)
+        return ggml().ggml_view_4d(
+            ctx,
+            v,
+            n_kv,
+            self.n_head_kv,
+            self.n_embd_head_v,
+            ns,
+            _row(t, size * self.n_embd_head_v),
+            _row(t, size),
+            _row(t, size * gqa),
+            _row(t, size * gqa) * sinfo.s0,
+        )
 
     def cpy_k(self, ctx: Any, k_cur: Any, k_idxs: Any, il: int) -> Any:
         """SET_ROWS of k_cur [n_embd_head, n_head, n_tokens] into the cache rows k_idxs."""
@@ -150,7 +202,7 @@ class KVTensors:
         """set_input_k_idxs: the global row of each token, stream by stream (int64 [n_tokens])."""
         size = len(sinfo.idxs[0])
         for s, strm in enumerate(sinfo.strm):
-            out[s * size:(s + 1) * size] = np.asarray(sinfo.idxs[s], np.int64) + strm * self.kv_size
+            out[s * size : (s + 1) * size] = np.asarray(sinfo.idxs[s], np.int64) + strm * self.kv_size
 
     def v_idxs(self, sinfo: SlotInfo, out: np.ndarray) -> None:
         if not self.v_trans:
@@ -162,7 +214,7 @@ class KVTensors:
         for s, strm in enumerate(sinfo.strm):
             cells = np.asarray(sinfo.idxs[s], np.int64)
             rows = strm * self.kv_size * gqa + j[None, :] + cells[:, None]
-            out[s * size * gqa:(s + 1) * size * gqa] = rows.reshape(-1)
+            out[s * size * gqa : (s + 1) * size * gqa] = rows.reshape(-1)
 
     # ------------------------------------------------------------------ update
     def copy_stream(self, src: int, dst: int) -> None:
@@ -176,5 +228,13 @@ class KVTensors:
         """build_graph_shift's view of layer il: the first n_rot dims of every head of every cell
         of every stream, [n_rot, n_head_kv, kv_size * n_stream]."""
         t = self.type_k
-        return ggml().ggml_view_3d(ctx, self.k[il], n_rot, self.n_head_kv, self.kv_size * self.n_stream,
-                                   _row(t, self.n_embd_head_k), _row(t, self.n_embd_k_gqa), 0)
+        return ggml().ggml_view_3d(
+            ctx,
+            self.k[il],
+            n_rot,
+            self.n_head_kv,
+            self.kv_size * self.n_stream,
+            _row(t, self.n_embd_head_k),
+            _row(t, self.n_embd_k_gqa),
+            0,
+        )

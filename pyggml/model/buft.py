@@ -11,8 +11,13 @@ CPU only: pyggml has no GPU placement (n_gpu_layers) yet.
 
 from __future__ import annotations
 
+import functools
+import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
+
+from gguf import GGMLQuantizationType as QT
 
 from .._native import ffi, ggml
 from .hparams import LlamaHParams
@@ -20,13 +25,26 @@ from .hparams import LlamaHParams
 # the op each tensor role is used with (llama-arch.cpp LLM_TENSOR_INFOS, the llama subset);
 # keyed by the name with "blk.N." and the ".weight"/".bias"/... suffix removed
 _ROLE_OP = {
-    "token_embd": "get_rows", "output": "mul_mat", "output_norm": "mul",
-    "rope_freqs": "rope", "rope_factors_long": "rope", "rope_factors_short": "rope",
-    "attn_norm": "mul", "ffn_norm": "mul",
-    "attn_q": "mul_mat", "attn_k": "mul_mat", "attn_v": "mul_mat", "attn_qkv": "mul_mat",
-    "attn_output": "mul_mat", "ffn_gate": "mul_mat", "ffn_down": "mul_mat", "ffn_up": "mul_mat",
+    "token_embd": "get_rows",
+    "output": "mul_mat",
+    "output_norm": "mul",
+    "rope_freqs": "rope",
+    "rope_factors_long": "rope",
+    "rope_factors_short": "rope",
+    "attn_norm": "mul",
+    "ffn_norm": "mul",
+    "attn_q": "mul_mat",
+    "attn_k": "mul_mat",
+    "attn_v": "mul_mat",
+    "attn_qkv": "mul_mat",
+    "attn_output": "mul_mat",
+    "ffn_gate": "mul_mat",
+    "ffn_down": "mul_mat",
+    "ffn_up": "mul_mat",
     "ffn_gate_inp": "mul_mat",
-    "ffn_gate_exps": "mul_mat_id", "ffn_down_exps": "mul_mat_id", "ffn_up_exps": "mul_mat_id",
+    "ffn_gate_exps": "mul_mat_id",
+    "ffn_down_exps": "mul_mat_id",
+    "ffn_up_exps": "mul_mat_id",
 }
 
 
@@ -48,7 +66,10 @@ class BufType:
 
 
 def cpu_buft_list(use_extra_bufts: bool) -> list[BufType]:
-    """make_cpu_buft_list for a CPU-only model (no GPU devices, so no GPU host buffer type)."""
+    """make_cpu_buft_list for a CPU-only model (no GPU devices, so no GPU host buffer type).
+
+    Divergence: the AMX extra buffer type is skipped with a warning unless PYGGML_ALLOW_AMX=1
+    (see the README); on hosts without AMX the list is the reference's."""
     lib = ggml()
     out: list[BufType] = []
     n_dev = lib.ggml_backend_dev_count()
@@ -68,13 +89,29 @@ def cpu_buft_list(use_extra_bufts: bool) -> list[BufType]:
             extra = ffi.cast("ggml_backend_dev_get_extra_bufts_t", fn)(cpu_dev)
             i = 0
             while extra != ffi.NULL and extra[i] != ffi.NULL:
-                out.append(BufType(cpu_dev, extra[i]))
+                bt = BufType(cpu_dev, extra[i])
                 i += 1
+                if bt.name == "AMX" and os.environ.get("PYGGML_ALLOW_AMX") != "1":
+                    _warn_amx()
+                    continue
+                out.append(bt)
     for i in range(n_dev):
         dev = lib.ggml_backend_dev_get(i)
         if lib.ggml_backend_dev_type(dev) == lib.GGML_BACKEND_DEVICE_TYPE_CPU:
             out.append(BufType(dev, lib.ggml_backend_dev_buffer_type(dev)))
     return out
+
+
+@functools.cache
+def _warn_amx() -> None:
+    # documented divergence (README): the reference segfaults in ggml_backend_amx_mul_mat on
+    # AMX hosts with its default parameters; pyggml leaves the AMX buffer type out unless asked
+    warnings.warn(
+        "pyggml: skipping the AMX buffer type (the reference crashes in it on this host); "
+        "set PYGGML_ALLOW_AMX=1 to use it",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def weight_op(name: str, *, duplicated: bool = False) -> str:
@@ -94,7 +131,7 @@ def weight_op(name: str, *, duplicated: bool = False) -> str:
 def _dummy_op(ctx: Any, w: Any, op: str, hp: LlamaHParams) -> Any:
     """The op tensor weight_buft_supported builds for ``op`` (same shapes, 512 rows/tokens)."""
     lib = ggml()
-    f32, i32 = 0, 26  # GGML_TYPE_F32, GGML_TYPE_I32
+    f32, i32 = int(QT.F32), int(QT.I32)
     ne = w.ne
     if op == "get_rows":
         return lib.ggml_get_rows(ctx, w, lib.ggml_new_tensor_1d(ctx, i32, 512))
@@ -125,7 +162,9 @@ def supported(hp: LlamaHParams, qtype: int, ne: tuple[int, ...], op: str, bt: Bu
     if op == "none":
         return True
     lib = ggml()
-    ctx = lib.ggml_init({"mem_size": lib.ggml_tensor_overhead() * 8, "mem_buffer": ffi.NULL, "no_alloc": True})
+    ctx = lib.ggml_init(
+        {"mem_size": lib.ggml_tensor_overhead() * 8, "mem_buffer": ffi.NULL, "no_alloc": True}
+    )
     try:
         full = tuple(ne) + (1,) * (4 - len(ne))
         w = lib.ggml_new_tensor_4d(ctx, qtype, *full)

@@ -151,6 +151,16 @@ class Model:
             self._buffers.close()
             self._buffers = None
 
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        what = "vocab only" if self.hparams is None else f"{len(self.tensors)} tensors"
+        return f"<pyggml.Model {os.path.basename(self.path)!r} arch={self.arch} {what}>"
+
 
 # ---- the loader's constructor (llama_model_loader::llama_model_loader) ------------------
 
@@ -367,7 +377,8 @@ def _load_all_data(model: Model, created: list[Weight], paths: list[str], *, use
                 raise LoadError("cancelled model load", status=LoadError.CANCELLED)
             if files is not None and w.name not in extra:
                 read_into(model.tensor_data(w.name), files[w.file], w.offset)
-            if check_tensors and w.name not in extra and not validate_row_data(w.type, model.tensor_data(w.name)):
+            in_extra = w.name in extra  # validated below, from the file bytes
+            if check_tensors and not in_extra and not validate_row_data(w.type, model.tensor_data(w.name)):
                 invalid.append(w.name)
             size_done += w.nbytes
         for w, t in model._buffers.pending:

@@ -50,6 +50,7 @@ def _canon(v: Any) -> Any:
 
 # ---- the two sides ------------------------------------------------------------------------
 
+
 class _Ours:
     def __init__(self, model: Any, cparams: dict[str, Any]) -> None:
         from ..context import Context
@@ -62,8 +63,9 @@ class _Ours:
         from ..batch import Batch
         from ..errors import DecodeError
 
-        b = Batch(tokens=step["tokens"], pos=step.get("pos"), seq_ids=step.get("seq_ids"),
-                  output=step.get("output"))
+        b = Batch(
+            tokens=step["tokens"], pos=step.get("pos"), seq_ids=step.get("seq_ids"), output=step.get("output")
+        )
         try:
             self.ctx.decode(b)
         except DecodeError as exc:
@@ -185,6 +187,7 @@ def _ours_params(cp: dict[str, Any]) -> dict[str, Any]:
 
 # ---- running a program ----------------------------------------------------------------------
 
+
 def _decode_outcome(side: Any, step: dict[str, Any], rc: int) -> tuple[dict[str, Any], list[str | None]]:
     n = len(step["tokens"])
     rows: list[str | None] = []
@@ -193,8 +196,12 @@ def _decode_outcome(side: Any, step: dict[str, Any], rc: int) -> tuple[dict[str,
             r = side.logits(i)
             rows.append(None if r is None else _rowhash(r))
         allrows = side.logits_all()
-        summary = {"rc": rc, "n_outputs": side.n_outputs, "last": _rowhash(side.logits(-1)) if side.n_outputs else None,
-                   "all": [_rowhash(r) for r in allrows]}
+        summary = {
+            "rc": rc,
+            "n_outputs": side.n_outputs,
+            "last": _rowhash(side.logits(-1)) if side.n_outputs else None,
+            "all": [_rowhash(r) for r in allrows],
+        }
     else:
         summary = {"rc": rc}
     return summary, rows
@@ -248,10 +255,12 @@ _TINY_SPECS = {
     "q8_0-gqa4": tm.TinySpec(qtype=QT.Q8_0, n_embd=128, n_head=8, n_head_kv=2, n_ff=192),
 }
 
-_TEXT = ("The quick brown fox jumps over the lazy dog. In 1969, Apollo 11 landed on the Moon; "
-         "Neil Armstrong stepped out first. Python's `numpy` library vectorizes loops: "
-         "for i in range(10): print(i ** 2). Der schnelle braune Fuchs springt über den faulen Hund. "
-         "東京は日本の首都です。 Emojis 🎉🚀 and symbols ∑ ∫ ≠ also appear in real text. ")
+_TEXT = (
+    "The quick brown fox jumps over the lazy dog. In 1969, Apollo 11 landed on the Moon; "
+    "Neil Armstrong stepped out first. Python's `numpy` library vectorizes loops: "
+    "for i in range(10): print(i ** 2). Der schnelle braune Fuchs springt über den faulen Hund. "
+    "東京は日本の首都です。 Emojis 🎉🚀 and symbols ∑ ∫ ≠ also appear in real text. "
+)
 
 
 def tiny_path(key: str, seed: int = 0) -> Path:
@@ -300,9 +309,13 @@ def _multiseq_program(rng: random.Random, n_vocab: int, n_seq: int, unified: boo
             out.append(i == n - 1 or rng.random() < 0.3)
     steps.append({"op": "decode", "tokens": toks, "pos": pos, "seq_ids": seqs, "output": out})
     nxt = list(lens)
-    ops = [("seq_rm", lambda s: [s, max(0, nxt[s] - 2), -1]), ("seq_add", lambda s: [s, 1, -1, 2]),
-           ("seq_div", lambda s: [s, 0, -1, 2]), ("seq_cp", lambda s: [s, (s + 1) % n_seq, -1, -1]),
-           ("seq_keep", lambda s: [s])]
+    ops = [
+        ("seq_rm", lambda s: [s, max(0, nxt[s] - 2), -1]),
+        ("seq_add", lambda s: [s, 1, -1, 2]),
+        ("seq_div", lambda s: [s, 0, -1, 2]),
+        ("seq_cp", lambda s: [s, (s + 1) % n_seq, -1, -1]),
+        ("seq_keep", lambda s: [s]),
+    ]
     for _ in range(3):
         name, args = rng.choice(ops)
         s = rng.randrange(n_seq)
@@ -320,70 +333,155 @@ def _programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[st
     # SmolLM2 on real text: prompt lengths, splits, threads, flash attention
     lens = [1, 7, 33, 130] + ([512, 1000, 2048] if full else [])
     for n in lens:
-        for th in ([1, 2, 4] if full else [2]):
-            for fa in (["auto", "on", "off"] if full else (["auto", "off"] if n <= 33 else ["auto"])):
+        for th in [1, 2, 4] if full else [2]:
+            for fa in ["auto", "on", "off"] if full else (["auto", "off"] if n <= 33 else ["auto"]):
                 nb, nub = (512, 512) if n <= 512 else (2048, 512)
-                cp = {"n_ctx": max(512, n + 64), "n_batch": nb, "n_ubatch": nub, "n_threads": th,
-                      "n_threads_batch": th, "flash_attn": fa}
-                yield (f"smollm2-p{n}-t{th}-fa{fa}", "smollm2", {}, cp,
-                       _prompt_program(_smollm2_tokens(n, rng.randrange(50)),
-                                       outputs="all" if full or n <= 33 else "last", n_gen=4 if n <= 130 else 2))
+                cp = {
+                    "n_ctx": max(512, n + 64),
+                    "n_batch": nb,
+                    "n_ubatch": nub,
+                    "n_threads": th,
+                    "n_threads_batch": th,
+                    "flash_attn": fa,
+                }
+                yield (
+                    f"smollm2-p{n}-t{th}-fa{fa}",
+                    "smollm2",
+                    {},
+                    cp,
+                    _prompt_program(
+                        _smollm2_tokens(n, rng.randrange(50)),
+                        outputs="all" if full or n <= 33 else "last",
+                        n_gen=4 if n <= 130 else 2,
+                    ),
+                )
     # greedy token streams: each next token is the argmax of the reference's last logits
     for i, n_gen in enumerate([256, 256, 256] if full else [32]):
         cp = {"n_ctx": 512, "n_threads": 2, "n_threads_batch": 2}
-        yield (f"smollm2-greedy{i}-g{n_gen}", "smollm2", {}, cp,
-               _prompt_program(_smollm2_tokens(12 + 9 * i, rng.randrange(200)), outputs="last", n_gen=n_gen))
+        yield (
+            f"smollm2-greedy{i}-g{n_gen}",
+            "smollm2",
+            {},
+            cp,
+            _prompt_program(_smollm2_tokens(12 + 9 * i, rng.randrange(200)), outputs="last", n_gen=n_gen),
+        )
     # ubatches that do not divide the prompt; outputs on some tokens
-    for nb, nub, n in ([(64, 24, 50), (32, 7, 30), (256, 100, 250)] + ([(512, 48, 400), (128, 1, 9)] if full else [])):
+    for nb, nub, n in [(64, 24, 50), (32, 7, 30), (256, 100, 250)] + (
+        [(512, 48, 400), (128, 1, 9)] if full else []
+    ):
         cp = {"n_ctx": 512, "n_batch": nb, "n_ubatch": nub, "n_threads": 2, "n_threads_batch": 2}
-        yield (f"smollm2-split{nb}x{nub}-p{n}", "smollm2", {}, cp,
-               _prompt_program(_smollm2_tokens(n, rng.randrange(50)), outputs="some", n_gen=2))
+        yield (
+            f"smollm2-split{nb}x{nub}-p{n}",
+            "smollm2",
+            {},
+            cp,
+            _prompt_program(_smollm2_tokens(n, rng.randrange(50)), outputs="some", n_gen=2),
+        )
     # tiny models: every weight type and layout, extra buffer types on and off
     keys = list(_TINY_SPECS)
     for key in keys:
         for extra in (True, False):
-            for th in ([1, 2, 4] if full else [1 if extra else 4]):
-                cp = {"n_ctx": 256, "n_batch": 64, "n_ubatch": 16, "n_threads": th, "n_threads_batch": th,
-                      "flash_attn": rng.choice(["auto", "on", "off"])}
+            for th in [1, 2, 4] if full else [1 if extra else 4]:
+                cp = {
+                    "n_ctx": 256,
+                    "n_batch": 64,
+                    "n_ubatch": 16,
+                    "n_threads": th,
+                    "n_threads_batch": th,
+                    "flash_attn": rng.choice(["auto", "on", "off"]),
+                }
                 n_vocab = _TINY_SPECS[key].n_vocab
                 toks = [rng.randrange(n_vocab) for _ in range(rng.randint(5, 40))]
-                yield (f"tiny-{key}-x{int(extra)}-t{th}-fa{cp['flash_attn']}", key, {"use_extra_bufts": extra}, cp,
-                       _prompt_program(toks, outputs=rng.choice(["all", "some", "last"]), n_gen=3))
+                yield (
+                    f"tiny-{key}-x{int(extra)}-t{th}-fa{cp['flash_attn']}",
+                    key,
+                    {"use_extra_bufts": extra},
+                    cp,
+                    _prompt_program(toks, outputs=rng.choice(["all", "some", "last"]), n_gen=3),
+                )
     # several sequences: unified and per-sequence streams, sequence ops, K-shift
     n_multi = 12 if full else 4
     for i in range(n_multi):
         key = keys[i % len(keys)]
         unified = i % 2 == 0
         n_seq = rng.randint(2, 4)
-        cp = {"n_ctx": 256 * (1 if unified else n_seq), "n_batch": 64, "n_ubatch": rng.choice([8, 16, 64]),
-              "n_seq_max": n_seq, "kv_unified": unified, "n_threads": 2, "n_threads_batch": 2,
-              "flash_attn": rng.choice(["auto", "off"])}
-        yield (f"multi{i}-{key}-u{int(unified)}-s{n_seq}", key, {}, cp,
-               _multiseq_program(rng, _TINY_SPECS[key].n_vocab, n_seq, unified))
+        cp = {
+            "n_ctx": 256 * (1 if unified else n_seq),
+            "n_batch": 64,
+            "n_ubatch": rng.choice([8, 16, 64]),
+            "n_seq_max": n_seq,
+            "kv_unified": unified,
+            "n_threads": 2,
+            "n_threads_batch": 2,
+            "flash_attn": rng.choice(["auto", "off"]),
+        }
+        yield (
+            f"multi{i}-{key}-u{int(unified)}-s{n_seq}",
+            key,
+            {},
+            cp,
+            _multiseq_program(rng, _TINY_SPECS[key].n_vocab, n_seq, unified),
+        )
     # failures: KV cache too small, abort, invalid batches
     cp = {"n_ctx": 256, "n_batch": 256, "n_ubatch": 64, "n_threads": 2, "n_threads_batch": 2}
-    yield ("fail-noslot", "f32", {}, cp, {"steps": [
-        {"op": "decode", "tokens": [1] * 200},
-        {"op": "decode", "tokens": [2] * 100},
-        {"op": "decode", "tokens": [3] * 56}]})
-    yield ("fail-abort", "f16-tied", {}, cp, {"steps": [
-        {"op": "decode", "tokens": [1, 2, 3, 4, 5, 6]},
-        {"op": "abort", "after": 0},
-        {"op": "decode", "tokens": [7, 8, 9]},
-        {"op": "abort", "after": -1},
-        {"op": "decode", "tokens": [7, 8, 9]}]})
-    yield ("fail-invalid", "q8_0-bias", {}, cp, {"steps": [
-        {"op": "decode", "tokens": [1, 2, 3]},
-        {"op": "decode", "tokens": [99999]},                                  # token out of range
-        {"op": "decode", "tokens": [4], "pos": [7]},                          # not consecutive
-        {"op": "decode", "tokens": [4], "pos": [3], "seq_ids": [[5]]},       # seq_id >= n_seq_max
-        {"op": "decode", "tokens": [4, 5], "pos": [3, 4]}]})
-    yield ("threads-switch", "smollm2", {}, {"n_ctx": 512, "n_threads": 1, "n_threads_batch": 4}, {"steps": [
-        {"op": "decode", "tokens": _smollm2_tokens(20)},
-        {"op": "decode", "tokens": [0], "greedy_from": True},
-        {"op": "threads", "n": [4, 1]},
-        {"op": "decode", "tokens": [0], "greedy_from": True},
-        {"op": "decode", "tokens": _smollm2_tokens(5, 7), "pos": list(range(22, 27))}]})
+    yield (
+        "fail-noslot",
+        "f32",
+        {},
+        cp,
+        {
+            "steps": [
+                {"op": "decode", "tokens": [1] * 200},
+                {"op": "decode", "tokens": [2] * 100},
+                {"op": "decode", "tokens": [3] * 56},
+            ]
+        },
+    )
+    yield (
+        "fail-abort",
+        "f16-tied",
+        {},
+        cp,
+        {
+            "steps": [
+                {"op": "decode", "tokens": [1, 2, 3, 4, 5, 6]},
+                {"op": "abort", "after": 0},
+                {"op": "decode", "tokens": [7, 8, 9]},
+                {"op": "abort", "after": -1},
+                {"op": "decode", "tokens": [7, 8, 9]},
+            ]
+        },
+    )
+    yield (
+        "fail-invalid",
+        "q8_0-bias",
+        {},
+        cp,
+        {
+            "steps": [
+                {"op": "decode", "tokens": [1, 2, 3]},
+                {"op": "decode", "tokens": [99999]},  # token out of range
+                {"op": "decode", "tokens": [4], "pos": [7]},  # not consecutive
+                {"op": "decode", "tokens": [4], "pos": [3], "seq_ids": [[5]]},  # seq_id >= n_seq_max
+                {"op": "decode", "tokens": [4, 5], "pos": [3, 4]},
+            ]
+        },
+    )
+    yield (
+        "threads-switch",
+        "smollm2",
+        {},
+        {"n_ctx": 512, "n_threads": 1, "n_threads_batch": 4},
+        {
+            "steps": [
+                {"op": "decode", "tokens": _smollm2_tokens(20)},
+                {"op": "decode", "tokens": [0], "greedy_from": True},
+                {"op": "threads", "n": [4, 1]},
+                {"op": "decode", "tokens": [0], "greedy_from": True},
+                {"op": "decode", "tokens": _smollm2_tokens(5, 7), "pos": list(range(22, 27))},
+            ]
+        },
+    )
 
 
 def cases(opts: Options) -> Iterator[Case]:
