@@ -91,6 +91,12 @@ def reference_tree() -> Path:
     here = Path(__file__).resolve()
     candidates.append(here.parents[2] / "vendor" / "llama.cpp")   # a source checkout
     candidates.append(here.parents[1] / "reference_data")          # installed with the wheel
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:                                        # an editable install keeps it in site-packages
+        candidates.append(Path(str(distribution("pyggml").locate_file("pyggml/reference_data"))))
+    except PackageNotFoundError:                # a plain source tree
+        pass
     for path in candidates:
         if (path / "models").is_dir():
             return path

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .._stlsort import partial_sort_inplace
+from ..errors import SamplerError
 from . import _fmath as fm
 from .candidates import Candidates
 
@@ -100,7 +101,7 @@ class Chain(BaseSampler):
 def require_nonempty(cur: Candidates, who: str) -> None:
     if cur.size == 0:
         # the reference aborts (GGML_ASSERT(cur_p->size > 0)); we raise instead
-        raise ValueError(f"{who}: empty candidate array (the reference asserts size > 0)")
+        raise SamplerError(f"{who}: empty candidate array (the reference asserts size > 0)")
 
 
 def softmax_impl(cur: Candidates, do_sort: bool) -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import SamplerError
+
 
 @dataclass(eq=False)
 class Candidates:
@@ -46,7 +48,7 @@ class Candidates:
         pp = (np.zeros(lg.size, np.float32) if p is None
               else np.array(p, dtype=np.float32, copy=True).reshape(-1))
         if not (ids.size == lg.size == pp.size):
-            raise ValueError(f"candidate columns differ in length: ids {ids.size}, "
+            raise SamplerError(f"candidate columns differ in length: ids {ids.size}, "
                              f"logits {lg.size}, p {pp.size}")
         return cls(ids, lg, pp, selected, sorted)
 

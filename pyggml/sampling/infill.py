@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import SamplerError
 from ._fmath import f32, seq_sum_f32
 from .base import BaseSampler, softmax_impl
 from .candidates import Candidates
@@ -57,7 +58,7 @@ class Infill(BaseSampler):
         n_non_eog = int(np.count_nonzero(keep & ~is_eog))
         if n_non_eog == 0:
             if self.end < 0:
-                raise ValueError("infill: the vocabulary has neither EOT nor EOS (the reference aborts)")
+                raise SamplerError("infill: the vocabulary has neither EOT nor EOS (the reference aborts)")
             # the kept (EOG) entries were moved to the front: entry 0 keeps the first one's p
             kept = np.flatnonzero(keep)
             cur.ids = np.array([self.end], np.int32)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..errors import SamplerError, SamplerParamError
 from . import init as si
 from ._rng import DEFAULT_SEED
 from .base import Chain, SamplerProtocol
@@ -89,7 +90,7 @@ def default_chain(n_vocab: int, params: SamplingParams | None = None, *,
         chain += [si.init_temp(p.temp),
                   si.init_mirostat_v2(p.seed, p.mirostat_tau, p.mirostat_eta)]
     else:
-        raise ValueError(f"unknown mirostat version {p.mirostat} (expected 0, 1 or 2)")
+        raise SamplerError(f"unknown mirostat version {p.mirostat} (expected 0, 1 or 2)")
     return Chain(chain)
 
 
@@ -108,7 +109,7 @@ class Sampler:
                  dry_breaker_tokens: Sequence[Sequence[int]] | None = None, **params) -> None:
         unknown = set(params) - _PARAM_NAMES
         if unknown:
-            raise TypeError(f"unknown sampling parameter(s): {', '.join(sorted(unknown))}")
+            raise SamplerParamError(f"unknown sampling parameter(s): {', '.join(sorted(unknown))}")
         self.params = SamplingParams(**params)
         self.n_vocab = int(n_vocab)
         self._chain = default_chain(self.n_vocab, self.params, vocab=vocab,
@@ -146,7 +147,8 @@ class Sampler:
     def sample(self, logits: np.ndarray) -> int:
         """``llama_sampler_sample`` on one row of logits: apply, check, accept, return.
 
-        Raises ValueError when the chain leaves no valid selection (the reference asserts).
+        Raises SamplerError (a ValueError) when the chain leaves no valid selection (the
+        reference asserts).
         """
         lg = np.asarray(logits, dtype=np.float32).reshape(-1)
         n = lg.size
@@ -164,7 +166,7 @@ class Sampler:
         cur = Candidates(cache[0], view, cache[1], identity_ids=True)
         self._chain.apply(cur)
         if not 0 <= cur.selected < cur.size:
-            raise ValueError(f"the sampler chain selected no token (selected={cur.selected}, "
+            raise SamplerError(f"the sampler chain selected no token (selected={cur.selected}, "
                              f"size={cur.size}); end the chain with dist, greedy or mirostat")
         token = int(cur.ids[cur.selected])
         self._chain.accept(token)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SamplerError
 from . import _fmath as fm
 from ._rng import Mt19937, discrete, rng_seed, uniform_double
 from .base import BaseSampler, softmax_impl, top_k_impl
@@ -211,7 +212,7 @@ class AdaptiveP(_Seeded):
             if self.pending_idx >= self.original_probs.size:
                 # a clone taken between apply and accept: the reference's clone drops the
                 # cached probabilities and then reads past them (undefined behaviour)
-                raise ValueError("adaptive-p: accept() on a clone made after apply(); "
+                raise SamplerError("adaptive-p: accept() on a clone made after apply(); "
                                  "the original probabilities were not cloned")
             orig = self.original_probs[self.pending_idx]
             self.weighted_sum = f32(orig + f32(self.decay * self.weighted_sum))

@@ -2,9 +2,10 @@
 
 The category flags, whitespace set, lowercase map and NFD ranges are the reference's own
 (src/unicode-data.cpp, generated from a newer Unicode than this Python's ``unicodedata``).
-We read that file once, turn it into numpy tables and cache them under the user cache
-(``$PYGGML_CACHE`` or ``~/.cache/pyggml``), keyed by the file's sha256.  Nothing is copied
-into our sources; the file is data.
+The build converts that file into ``pyggml/data/unicode-tables.npz`` (``_unicode_gen``), which
+is loaded here and expanded into numpy tables; a source checkout without a build converts the
+reference tree's file into the user cache instead (``$PYGGML_CACHE`` or ``~/.cache/pyggml``).
+Nothing is copied into our sources; the file is data.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
 from pathlib import Path
 
 import numpy as np
+
+from . import _unicode_gen
 
 MAX_CODEPOINTS = 0x110000
 
@@ -41,20 +43,38 @@ class UnicodeDataError(RuntimeError):
     pass
 
 
+TABLES_FILE = "unicode-tables.npz"
+
+
+def built_tables_file() -> Path | None:
+    """The tables the build converted from the reference's src/unicode-data.cpp (installed into
+    ``pyggml/data`` by CMakeLists.txt; for editable installs that folder is in site-packages)."""
+    here = Path(__file__).resolve().parents[1] / "data" / TABLES_FILE
+    if here.is_file():
+        return here
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        located = Path(str(distribution("pyggml").locate_file(f"pyggml/data/{TABLES_FILE}")))
+    except PackageNotFoundError:
+        return None
+    return located if located.is_file() else None
+
+
 def _reference_data_file() -> Path:
     candidates = []
     if os.environ.get("PYGGML_LLAMA_CPP_DIR"):
         candidates.append(Path(os.environ["PYGGML_LLAMA_CPP_DIR"]))
     here = Path(__file__).resolve()
     candidates.append(here.parents[2] / "vendor" / "llama.cpp")
-    candidates.append(here.parents[1] / "reference_data")
     for c in candidates:
         f = c / "src" / "unicode-data.cpp"
         if f.is_file():
             return f
     raise UnicodeDataError(
-        "llama.cpp's src/unicode-data.cpp is needed once to build the unicode tables "
-        "(run `python vendor/fetch_reference.py` or set PYGGML_LLAMA_CPP_DIR)"
+        f"pyggml/data/{TABLES_FILE} is missing (built by `pip install .`), and no reference tree "
+        "holds src/unicode-data.cpp to build it from (run `python vendor/fetch_reference.py` "
+        "or set PYGGML_LLAMA_CPP_DIR)"
     )
 
 
@@ -64,52 +84,47 @@ def _cache_dir() -> Path:
     return path
 
 
-_SECTION = re.compile(
-    r"unicode_(ranges_flags|set_whitespace|map_lowercase|map_uppercase|ranges_nfd)\s*=\s*\{(.*?)\n\};", re.S
-)
-_HEX = re.compile(r"0x([0-9A-Fa-f]+)")
+def _tables_file() -> Path:
+    """The built tables, else tables converted from a reference tree into the user cache
+    (``$PYGGML_CACHE``, keyed by the source's sha256) with the build's own converter."""
+    built = built_tables_file()
+    if built is not None:
+        return built
+    raw = _reference_data_file().read_bytes()
+    cached = _cache_dir() / f"unicode-tables-{hashlib.sha256(raw).hexdigest()[:16]}.npz"
+    if not cached.is_file():
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        _unicode_gen.write_npz(str(tmp), _unicode_gen.parse(raw))
+        os.replace(tmp, cached)
+    return cached
 
 
-def _parse(text: str) -> dict[str, np.ndarray]:
-    sections = {m.group(1): m.group(2) for m in _SECTION.finditer(text)}
-    if len(sections) != 5:
-        raise UnicodeDataError(f"unexpected unicode-data.cpp layout (sections {sorted(sections)})")
-
-    def nums(name: str, width: int) -> np.ndarray:
-        vals = [int(h, 16) for h in _HEX.findall(sections[name])]
-        return np.array(vals, dtype=np.int64).reshape(-1, width)
-
-    ranges = nums("ranges_flags", 2)
-    flags = np.zeros(MAX_CODEPOINTS, dtype=np.uint16)
-    flags[:] = UNDEFINED
-    # llama.cpp: src/unicode.cpp unicode_cpt_flags_array (each start runs to the next start)
-    for (ini, f), (end, _) in zip(ranges[:-1], ranges[1:], strict=True):
+def _expand(sections: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """llama.cpp: src/unicode.cpp unicode_cpt_flags_array, from the sections of unicode-data.cpp."""
+    ranges = sections["ranges_flags"].astype(np.int64)
+    flags = np.full(MAX_CODEPOINTS, UNDEFINED, dtype=np.uint16)
+    # each start runs to the next start
+    for (ini, f), (end, _) in zip(ranges[:-1].tolist(), ranges[1:].tolist(), strict=True):
         flags[ini:end] = f
-    ws = nums("set_whitespace", 1)[:, 0]
-    flags[ws] |= WHITESPACE
-    lower = nums("map_lowercase", 2)
-    upper = nums("map_uppercase", 2)
+    flags[sections["set_whitespace"]] |= WHITESPACE
+    lower = sections["map_lowercase"].astype(np.int64)
     flags[lower[:, 1]] |= LOWERCASE
-    flags[upper[:, 1]] |= UPPERCASE
-    nfd = nums("ranges_nfd", 3)
+    flags[sections["map_uppercase"][:, 1]] |= UPPERCASE
+    nfd = sections["ranges_nfd"].astype(np.int64)
     flags[nfd[:, 2]] |= NFD
     return {"flags": flags, "lower": lower, "nfd": nfd}
 
 
 @functools.cache
 def tables() -> dict[str, np.ndarray]:
-    src = _reference_data_file()
-    raw = src.read_bytes()
-    key = hashlib.sha256(raw).hexdigest()[:16]
-    cached = _cache_dir() / f"unicode-data-{key}.npz"
-    if cached.is_file():
-        with np.load(cached) as z:
-            return {k: z[k] for k in z.files}
-    data = _parse(raw.decode("utf-8"))
-    tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **data)
-    os.replace(tmp, cached)
-    return data
+    """``flags`` (uint16 per codepoint), ``lower`` (pairs) and ``nfd`` (first, last, nfd rows)."""
+    path = _tables_file()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            sections = {name: z[name] for name in _unicode_gen.SECTIONS}
+    except (OSError, KeyError, ValueError) as exc:
+        raise UnicodeDataError(f"unreadable unicode tables {path}: {exc}") from exc
+    return _expand(sections)
 
 
 @functools.cache

@@ -606,6 +606,21 @@ class Vocab:
     def n_tokens(self) -> int:
         return len(self.texts)
 
+    @property
+    def bos(self) -> int:
+        """Beginning-of-sequence token id, -1 for none (llama_vocab_bos)."""
+        return self.special["bos"]
+
+    @property
+    def eos(self) -> int:
+        """End-of-sequence token id, -1 for none (llama_vocab_eos)."""
+        return self.special["eos"]
+
+    @property
+    def eot(self) -> int:
+        """End-of-turn token id, -1 for none (llama_vocab_eot)."""
+        return self.special["eot"]
+
     def _check(self, token: int) -> None:
         # llama_vocab's token getters (text, score, attr; token_to_piece through the attr)
         # GGML_ASSERT that the vocabulary has a type
