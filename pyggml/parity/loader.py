@@ -61,7 +61,9 @@ def ours(path: Path | str, *, vocab_only: bool = False, use_mmap: bool = True, c
 
     res: dict[str, Any] = {"progress": progress}
     try:
-        model = Model.load(path, vocab_only=vocab_only, use_mmap=use_mmap, check_tensors=check_tensors,
+        # the probe loads with use_extra_bufts=false: tensor bytes compare in plain CPU buffers
+        model = Model.load(path, vocab_only=vocab_only, use_mmap=use_mmap, use_extra_bufts=False,
+                           check_tensors=check_tensors,
                            progress=cb)
     except LoadAbortError:
         return {"outcome": "aborted", "message": None}
