@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import random
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -264,14 +265,21 @@ _TEXT = (
 
 
 def tiny_path(key: str, seed: int = 0) -> Path:
-    """The tiny model ``key`` of the corpus, written once per process into a temp folder."""
+    """The tiny model ``key`` of the corpus, written once into a temp folder named after its
+    spec (a changed generator or spec gets a new file; concurrent writers never share one)."""
     spec = replace(_TINY_SPECS[key], seed=seed)
-    d = Path(tempfile.gettempdir()) / "pyggml-decode-tiny" / f"{key}-{seed}"
-    p = d / "m.gguf"
-    if not p.exists():
-        d.mkdir(parents=True, exist_ok=True)
-        tm.write(tm.build(spec), d, "m")
-    return p
+    digest = hashlib.blake2b(repr(spec).encode(), digest_size=6).hexdigest()
+    root = Path(tempfile.gettempdir()) / "pyggml-decode-tiny"
+    d = root / f"{key}-{seed}-{digest}"
+    if not (d / "m.gguf").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root))
+        tm.write(tm.build(spec), tmp, "m")
+        try:
+            tmp.rename(d)
+        except OSError:  # another process wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return d / "m.gguf"
 
 
 @functools.cache
