@@ -59,6 +59,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         r = bench.run_case(name, cases[name], repeat=args.repeat)
         results.append(r)
         print(f"{name:<34} {r.ns_pyggml:>15,.0f} {r.ns_reference:>16,.0f} {r.ratio:>8.2f}", flush=True)
+        if r.note:
+            print(f"{'':<34} {r.note}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump([asdict(r) | {"ratio": r.ratio} for r in results], f, indent=1)
