@@ -2,7 +2,8 @@
 
 llama.cpp: src/llama-graph.cpp ``llm_graph_context`` (``cb``, ``build_norm``, ``build_qkv``,
 ``build_ffn``, ``build_lora_mm``, ``build_inp_embd``, ``build_inp_pos``, ``build_inp_out_ids``,
-``build_attn_inp_kv``, ``build_attn``, ``build_attn_mha``) and src/llama-context.cpp
+``build_attn_inp_kv``, ``build_attn``, ``build_attn_mha``, ``build_moe_ffn``,
+``build_lora_mm_id``) and src/llama-context.cpp
 ``graph_get_cb`` (the ``"%s-%d"`` names).  Every op is created in the reference's order, with
 its op params, so that the two graphs are the same node for node; ggml_build_forward_expand is
 called where the reference calls it, because it decides the node order (and with it the CPU
@@ -10,7 +11,7 @@ backend's op fusion).  All calls are raw cffi (``ggml()``): a graph is built onc
 
 Not modelled (absent from the llama-family models pyggml loads): LoRA adapters, control
 vectors, the precision policy of ``general.tensor_extra`` models, KV rotation (quantized KV
-caches), MoE.
+caches), MoE expert groups and expert-selection biases.
 """
 
 from __future__ import annotations
@@ -281,3 +282,103 @@ class GraphBuilder:
         if w.get("attn_output.bias") is not None:
             cur = lib.ggml_add(ctx, cur, w["attn_output.bias"])
         return cur
+
+    def moe_ffn(
+        self,
+        cur: Any,
+        gate_inp: Any,
+        up_exps: Any,
+        gate_exps: Any,
+        down_exps: Any,
+        n_expert: int,
+        n_expert_used: int,
+        w_scale: float,
+        il: int,
+        up_exps_s: Any = None,
+        gate_exps_s: Any = None,
+        down_exps_s: Any = None,
+    ) -> Any:
+        """build_moe_ffn as the llama graph calls it: LLM_FFN_SILU, norm_w, softmax gating, no
+        expert-selection bias, no shared experts; optional per-expert scales (``*_exps.scale``).
+        Router softmax -> top-k experts -> normalized weights -> up/gate/down with mul_mat_id ->
+        weighted sum of the selected experts' outputs."""
+        lib, ctx, hp = self.lib, self.ctx0, self.hp
+        if hp.n_expert_groups > 1:
+            raise NotImplementedError("pyggml: MoE expert groups (n_expert_groups > 1) are not implemented")
+        n_embd, n_tokens = cur.ne[0], cur.ne[1]
+
+        logits = self.cb(self.mm(gate_inp, cur), "ffn_moe_logits", il)  # [n_expert, n_tokens]
+        probs = self.cb(lib.ggml_soft_max(ctx, logits), "ffn_moe_probs", il)
+
+        selected = lib.ggml_argsort_top_k(ctx, probs, n_expert_used)  # [n_expert_used, n_tokens]
+        self.cb(selected.src[0], "ffn_moe_argsort", il)
+        self.cb(selected, "ffn_moe_topk", il)
+
+        probs = lib.ggml_reshape_3d(ctx, probs, 1, n_expert, n_tokens)
+        weights = self.cb(lib.ggml_get_rows(ctx, probs, selected), "ffn_moe_weights", il)
+
+        # norm_w
+        weights = lib.ggml_reshape_2d(ctx, weights, n_expert_used, n_tokens)
+        weights_sum = self.cb(lib.ggml_sum_rows(ctx, weights), "ffn_moe_weights_sum", il)
+        # no division by zero: clamped to the smallest normal F16
+        weights_sum = lib.ggml_clamp(ctx, weights_sum, 6.103515625e-5, float("inf"))
+        self.cb(weights_sum, "ffn_moe_weights_sum_clamped", il)
+        weights = self.cb(lib.ggml_div(ctx, weights, weights_sum), "ffn_moe_weights_norm", il)
+        weights = lib.ggml_reshape_3d(ctx, weights, 1, n_expert_used, n_tokens)
+        if w_scale != 0.0 and w_scale != 1.0:
+            weights = self.cb(lib.ggml_scale(ctx, weights, w_scale), "ffn_moe_weights_scaled", il)
+
+        # early, so that the CPU backend can fuse the top-k MoE routing
+        self.expand(weights)
+
+        cur = lib.ggml_reshape_3d(ctx, cur, n_embd, 1, n_tokens)
+
+        up = self.cb(self.mm_id(up_exps, cur, selected, up_exps_s), "ffn_moe_up", il)
+        if up_exps_s is not None:
+            self.cb(up, "ffn_moe_up_scaled", il)
+        if gate_exps is not None:
+            cur = self.cb(self.mm_id(gate_exps, cur, selected, gate_exps_s), "ffn_moe_gate", il)
+        else:
+            cur = up
+        if gate_exps_s is not None:
+            self.cb(cur, "ffn_moe_gate_scaled", il)
+
+        # LLM_FFN_SILU (hparams.swiglu_clamp_exp is 0 for llama: no clamped variant)
+        if gate_exps is not None:
+            cur = self.cb(lib.ggml_swiglu_split(ctx, cur, up), "ffn_moe_swiglu", il)
+        else:
+            cur = self.cb(lib.ggml_silu(ctx, cur), "ffn_moe_silu", il)
+
+        experts = self.cb(self.mm_id(down_exps, cur, selected, down_exps_s), "ffn_moe_down", il)
+        if down_exps_s is not None:
+            self.cb(experts, "ffn_moe_down_scaled", il)
+        experts = self.cb(lib.ggml_mul(ctx, experts, weights), "ffn_moe_weighted", il)
+        self.expand(experts)
+
+        # the views first, then the adds
+        n_used_il = hp.n_expert_used[il]
+        views = []
+        for i in range(n_used_il):
+            v = lib.ggml_view_2d(ctx, experts, n_embd, n_tokens, experts.nb[2], i * experts.nb[1])
+            self.expand(v)
+            views.append(v)
+        moe_out = views[0]
+        for v in views[1:]:
+            moe_out = lib.ggml_add(ctx, moe_out, v)
+            self.expand(moe_out)
+        if n_used_il == 1:
+            moe_out = lib.ggml_cont(ctx, moe_out)  # not a non-contiguous view
+        return self.cb(moe_out, "ffn_moe_out", il)
+
+    def mm_id(self, w: Any, cur: Any, ids: Any, w_s: Any = None) -> Any:
+        """build_lora_mm_id (no adapters): the selected experts' W x, then the optional
+        per-expert scale gathered for the selected experts."""
+        lib, ctx = self.lib, self.ctx0
+        res = lib.ggml_mul_mat_id(ctx, w, cur, ids)
+        if w_s is not None:
+            n_expert, n_tokens = w_s.ne[0], cur.ne[2]
+            s = lib.ggml_reshape_3d(ctx, w_s, 1, n_expert, 1)
+            s = lib.ggml_repeat_4d(ctx, s, 1, n_expert, n_tokens, 1)
+            s = lib.ggml_get_rows(ctx, s, ids)
+            res = lib.ggml_mul(ctx, res, s)
+        return res

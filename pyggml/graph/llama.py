@@ -1,5 +1,6 @@
 """The llama graph: token embeddings -> n_layer x (RMS norm, RoPE'd GQA attention over the KV
-cache, residual, RMS norm, SwiGLU FFN, residual) -> RMS norm -> output projection.
+cache, residual, RMS norm, SwiGLU FFN or mixture of experts, residual) -> RMS norm -> output
+projection.
 
 llama.cpp: src/models/llama.cpp ``llama_model_llama::graph`` (node order and names), with the
 toolbox of ``builder.py``.  Shapes in ggml ne order: hidden states are [n_embd, n_tokens].
@@ -41,6 +42,13 @@ _LAYER_WEIGHTS = (
     "ffn_gate.scale",
     "ffn_up.scale",
     "ffn_down.scale",
+    "ffn_gate_inp.weight",
+    "ffn_gate_exps.weight",
+    "ffn_up_exps.weight",
+    "ffn_down_exps.weight",
+    "ffn_gate_exps.scale",
+    "ffn_up_exps.scale",
+    "ffn_down_exps.scale",
 )
 
 
@@ -62,8 +70,8 @@ def kq_scale(n_embd_head: int) -> float:
 def build(b: GraphBuilder) -> None:
     """llama_model_llama::graph<false>: fills b.res with the graph, its inputs and outputs."""
     lib, ctx, hp, cp, model = b.lib, b.ctx0, b.hp, b.cp, b.model
-    if hp.n_expert:
-        raise NotImplementedError("pyggml: MoE llama models (n_expert > 0) are not implemented yet")
+    # llm_graph_context::n_expert_used: cparams.warmup ? n_expert : n_expert_used() (no warmup here)
+    n_expert, n_expert_used = hp.n_expert, hp.n_expert_used[0]
     n_layer, n_rot = hp.n_layer, hp.n_rot
     tensors = model._buffers.tensors
     rope_freqs = tensors.get("rope_freqs.weight")  # llama3 frequency factors, shared by every layer
@@ -103,7 +111,24 @@ def build(b: GraphBuilder) -> None:
             inp_sa = lib.ggml_get_rows(ctx, inp_sa, inp_out_ids)
         ffn_inp = b.cb(lib.ggml_add(ctx, cur, inp_sa), "ffn_inp", il)
         cur = b.cb(b.norm_rms(ffn_inp, w["ffn_norm.weight"], il), "ffn_norm", il)
-        cur = b.cb(b.ffn_swiglu(cur, w, il), "ffn_out", il)
+        if w["ffn_gate_inp.weight"] is None:
+            cur = b.cb(b.ffn_swiglu(cur, w, il), "ffn_out", il)
+        else:
+            cur = b.moe_ffn(
+                cur,
+                w["ffn_gate_inp.weight"],
+                w["ffn_up_exps.weight"],
+                w["ffn_gate_exps.weight"],
+                w["ffn_down_exps.weight"],
+                n_expert,
+                n_expert_used,
+                hp.expert_weights_scale,
+                il,
+                up_exps_s=w["ffn_up_exps.scale"],
+                gate_exps_s=w["ffn_gate_exps.scale"],
+                down_exps_s=w["ffn_down_exps.scale"],
+            )
+            b.cb(cur, "ffn_moe_out", il)
         cur = b.cb(lib.ggml_add(ctx, cur, ffn_inp), "ffn_out", il)
         inp_l = b.cb(cur, "l_out", il)
 

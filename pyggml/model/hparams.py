@@ -227,6 +227,10 @@ class LlamaHParams:
     n_cls_out: int
     classifier_labels: tuple[str, ...]
     n_vocab: int
+    # llama_hparams defaults that LLM_ARCH_LLAMA never reads from the GGUF (the MoE graph uses
+    # them: no weights scale (0.0); its norm_w is a constant true, not expert_weights_norm)
+    expert_weights_scale: float = 0.0
+    expert_weights_norm: bool = False
 
     # llama_model's convenience names
     @property

@@ -11,7 +11,8 @@ memory operations, thread changes and abort callbacks in between).  Compared per
 - graph reuse: the reference's ``n_reused`` against pyggml's reused count.
 
 Corpus: SmolLM2-135M Q4_1 on real text, and seeded tiny llama models (F32, F16 tied, Q8_0 with
-biases, Q4_0 (repacked when extra buffer types are on), Q4_1, fused QKV, rope_freqs).  The
+biases, Q4_0 (repacked when extra buffer types are on), Q4_1, fused QKV, rope_freqs, MoE with
+4 experts / 2 used (F32) and 8 / 2 (Q8_0)).  The
 matrix covers prompt lengths, n_batch/n_ubatch splits that do not divide the prompt, 1/2/4
 threads, flash attention auto/on/off, unified and per-sequence KV streams with seq_rm/cp/keep/
 add/div between decodes (a K-shift after seq_add), outputs on all/some/last tokens, a KV cache
@@ -254,7 +255,10 @@ _TINY_SPECS = {
     "f16-qkv-bias": tm.TinySpec(qtype=QT.F16, fused_qkv=True, bias=True),
     "f32-qkv-ropefreqs": tm.TinySpec(fused_qkv=True, rope_freqs=True, n_head=2, n_head_kv=1),
     "q8_0-gqa4": tm.TinySpec(qtype=QT.Q8_0, n_embd=128, n_head=8, n_head_kv=2, n_ff=192),
+    "f32-moe4x2": tm.TinySpec(n_expert=4, n_expert_used=2),
+    "q8_0-moe8x2": tm.TinySpec(qtype=QT.Q8_0, n_expert=8, n_expert_used=2, n_layer=3),
 }
+_MOE_KEYS = [k for k, s in _TINY_SPECS.items() if s.n_expert]
 
 _TEXT = (
     "The quick brown fox jumps over the lazy dog. In 1969, Apollo 11 landed on the Moon; "
@@ -425,6 +429,27 @@ def _programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[st
         }
         yield (
             f"multi{i}-{key}-u{int(unified)}-s{n_seq}",
+            key,
+            {},
+            cp,
+            _multiseq_program(rng, _TINY_SPECS[key].n_vocab, n_seq, unified),
+        )
+    # several sequences through the MoE models (mul_mat_id over split ubatches)
+    for i, key in enumerate(_MOE_KEYS):
+        unified = i % 2 == 1
+        n_seq = 3
+        cp = {
+            "n_ctx": 256 * (1 if unified else n_seq),
+            "n_batch": 64,
+            "n_ubatch": 16,
+            "n_seq_max": n_seq,
+            "kv_unified": unified,
+            "n_threads": 2,
+            "n_threads_batch": 2,
+            "flash_attn": rng.choice(["auto", "off"]),
+        }
+        yield (
+            f"multi-moe{i}-{key}-u{int(unified)}-s{n_seq}",
             key,
             {},
             cp,

@@ -39,12 +39,16 @@ class TinySpec:
     fused_qkv: bool = False     # one attn_qkv projection instead of attn_q/k/v
     n_split: int = 1
     seed: int = 0
+    n_expert: int = 0           # > 0: MoE FFN (ffn_gate_inp + ffn_*_exps) instead of ffn_gate/up/down
+    n_expert_used: int = 0
 
     @property
     def tag(self) -> str:
         parts = [f"e{self.n_embd}l{self.n_layer}h{self.n_head}kv{self.n_head_kv}", self.qtype.name]
         parts += [p for p, on in (("tied", self.tied), ("bias", self.bias), ("ropefreqs", self.rope_freqs),
                                   ("arr", self.head_arrays), ("qkv", self.fused_qkv)) if on]
+        if self.n_expert:
+            parts.append(f"moe{self.n_expert}x{self.n_expert_used}")
         if self.n_split > 1:
             parts.append(f"split{self.n_split}")
         return "-".join(parts)
@@ -148,6 +152,8 @@ def build(spec: TinySpec) -> TinyModel:
         KVEntry(f"{a}.attention.layer_norm_rms_epsilon", VT.FLOAT32, 1e-5),
         KVEntry(f"{a}.rope.freq_base", VT.FLOAT32, 10000.0 + spec.seed),
         KVEntry(f"{a}.rope.dimension_count", VT.UINT32, head_dim),
+        *([KVEntry(f"{a}.expert_count", VT.UINT32, spec.n_expert),
+           KVEntry(f"{a}.expert_used_count", VT.UINT32, spec.n_expert_used)] if spec.n_expert else []),
         KVEntry("tokenizer.ggml.model", VT.STRING, "llama"),
         KVEntry("tokenizer.ggml.tokens", VT.ARRAY, toks, VT.STRING),
         KVEntry("tokenizer.ggml.scores", VT.ARRAY, scores, VT.FLOAT32),
@@ -179,14 +185,22 @@ def build(spec: TinySpec) -> TinyModel:
             add(b + "attn_v.weight", (spec.n_embd, n_kv))
         add(b + "attn_output.weight", (n_q, spec.n_embd))
         add(b + "ffn_norm.weight", (spec.n_embd,))
-        add(b + "ffn_gate.weight", (spec.n_embd, spec.n_ff))
-        add(b + "ffn_down.weight", (spec.n_ff, spec.n_embd))
-        add(b + "ffn_up.weight", (spec.n_embd, spec.n_ff))
+        if spec.n_expert:
+            # the router stays F32, as llama-quantize leaves ffn_gate_inp
+            add(b + "ffn_gate_inp.weight", (spec.n_embd, spec.n_expert), QT.F32)
+            add(b + "ffn_gate_exps.weight", (spec.n_embd, spec.n_ff, spec.n_expert))
+            add(b + "ffn_down_exps.weight", (spec.n_ff, spec.n_embd, spec.n_expert))
+            add(b + "ffn_up_exps.weight", (spec.n_embd, spec.n_ff, spec.n_expert))
+        else:
+            add(b + "ffn_gate.weight", (spec.n_embd, spec.n_ff))
+            add(b + "ffn_down.weight", (spec.n_ff, spec.n_embd))
+            add(b + "ffn_up.weight", (spec.n_embd, spec.n_ff))
         if spec.bias:
             qkv = (("attn_qkv", n_q + 2 * n_kv),) if spec.fused_qkv else (
                 ("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv))
-            for name, n in (*qkv, ("attn_output", spec.n_embd),
-                            ("ffn_gate", spec.n_ff), ("ffn_down", spec.n_embd), ("ffn_up", spec.n_ff)):
+            ffn = () if spec.n_expert else (("ffn_gate", spec.n_ff), ("ffn_down", spec.n_embd),
+                                            ("ffn_up", spec.n_ff))
+            for name, n in (*qkv, ("attn_output", spec.n_embd), *ffn):
                 add(b + name + ".bias", (n,))
     return TinyModel(spec, kv, tensors)
 

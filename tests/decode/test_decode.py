@@ -192,3 +192,31 @@ def test_random_batches_match_the_reference(tiny, data):
     finally:
         ours.close()
         ref.close()
+
+
+# ---- MoE ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["q8_0-moe8x2"])
+def test_moe_logits_and_graph_match_the_reference(key):
+    # a tiny MoE llama (8 experts, 2 used): router softmax, top-k, mul_mat_id experts
+    path = pd.tiny_path(key)
+    m, r = pyggml.Model.load(path), RefModel(str(path))
+    cp = {"n_ctx": 256, "n_ubatch": 8, "n_threads": 2, "n_threads_batch": 2, "flash_attn": "off"}
+    toks = [1, 5, 9, 3, 7, 22, 31, 11, 2, 17, 8]
+    prog = {"steps": [{"op": "decode", "tokens": toks, "output": [True] * len(toks)},
+                      {"op": "decode", "tokens": [4], "pos": [len(toks)]}]}
+    ours, ref = pd._Ours(m, cp), pd._Ref(r, cp)
+    names = []
+    try:
+        for case in pd.run_program(ours, ref, prog, "moe"):
+            assert case.ours == case.reference, case.name
+            names.append(case.name)
+            if case.name.startswith("graph/"):
+                assert any(n["op"] == "MUL_MAT_ID" for n in case.ours["nodes"])
+    finally:
+        ours.close()
+        ref.close()
+        m.close()
+        r.close()
+    assert sum(n.startswith("row/") for n in names) == 12
+    assert sum(n.startswith("graph/") for n in names) == 2
