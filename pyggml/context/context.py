@@ -173,6 +173,8 @@ class Context:
         returns: 1 (no KV slot), 2 (aborted), -1 (invalid batch), -2/-3 (fatal).  The memory is
         left as the reference leaves it: after a failed ubatch, every position of that ubatch's
         sequences from its first position on is removed."""
+        if self._sched == ffi.NULL or self.model._buffers is None:
+            raise ContextError("the context or its model is closed")
         if not isinstance(batch, Batch):
             batch = Batch.single(batch)
         if batch.n_tokens == 0:
@@ -306,11 +308,11 @@ class Context:
             return
         lib = self._lib
         if res.t_logits is not None:
-            dst = self.outputs.logits[row0 : row0 + n_outputs]
-            lib.ggml_backend_tensor_get(res.t_logits, ffi.cast("void *", dst.ctypes.data), 0, dst.nbytes)
+            dst = self.outputs.logits[row0 : row0 + n_outputs]  # contiguous rows
+            lib.ggml_backend_tensor_get(res.t_logits, ffi.from_buffer(dst), 0, dst.nbytes)
         if self.params.embeddings and res.t_embd is not None and self.outputs.embd is not None:
             dst = self.outputs.embd[row0 : row0 + n_outputs]
-            lib.ggml_backend_tensor_get(res.t_embd, ffi.cast("void *", dst.ctypes.data), 0, dst.nbytes)
+            lib.ggml_backend_tensor_get(res.t_embd, ffi.from_buffer(dst), 0, dst.nbytes)
 
     # ------------------------------------------------------------------ memory update
     def memory_update(self, optimize: bool) -> bool:
