@@ -220,3 +220,16 @@ def test_moe_logits_and_graph_match_the_reference(key):
         r.close()
     assert sum(n.startswith("row/") for n in names) == 12
     assert sum(n.startswith("graph/") for n in names) == 2
+
+
+def test_closed_context_or_model_raises():
+    path = pd.tiny_path("f32")
+    m = pyggml.Model.load(path)
+    ctx = pyggml.Context(m)
+    ctx.decode([1, 2])
+    m.close()
+    with pytest.raises(ContextError):
+        ctx.decode([3])
+    ctx.close()
+    with pytest.raises(ContextError):
+        ctx.decode([3])
