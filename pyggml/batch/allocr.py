@@ -164,8 +164,16 @@ class BatchAllocr:
         # sequence set of each token
         pos0 = self.pos[:n_tok]
         big = self._single and n_tok > _SMALL
+        one = n_tok == 1 and self._single
         if big:
             bad_i = self._stats_single(self._prim_arr, pos0)  # type: ignore[arg-type]
+        elif one:
+            # one token in one sequence (the decode step): what _stats_general computes for it
+            s = self._prim[0]
+            p = int(pos0[0])
+            self._seq_set = [_SEQ_BIT[s]]
+            self._seq_set_map = {_SEQ_BIT[s]: [0]}
+            self._seq_stats = {s: (p, p, 1)}
         else:
             pos0_l = pos0.tolist()
             self._stats_general(pos0_l)
@@ -175,6 +183,11 @@ class BatchAllocr:
         if big:
             if bad_i >= 0:
                 s = self._prim[bad_i]
+                self._fail(f"init: sequence {s} positions are decreasing (not allowed)\n", "decreasing")
+        elif one:
+            # _check_order_general for one token: its only set holds its sequence (never empty),
+            # and the position must not be below the start value -1
+            if p < -1:
                 self._fail(f"init: sequence {s} positions are decreasing (not allowed)\n", "decreasing")
         else:
             self._check_order_general(pos0_l)
@@ -189,7 +202,7 @@ class BatchAllocr:
         he = b.has_embd
         has_token = ids[0] != TOKEN_NULL
         has_embd = bool(he[0])
-        for i in range(n_tok):
+        for i in range(1, n_tok):  # (entry 0 matches itself)
             if (ids[i] != TOKEN_NULL) != has_token or bool(he[i]) != has_embd:
                 self._fail("init: all entries in the batch must have the same content types\n",
                            "content-types")
@@ -727,7 +740,10 @@ class BatchAllocr:
             if n_pos == 1:
                 pos = pos.copy()
         output = self.output[a:b].copy()
-        if n_tokens <= _SMALL:
+        if n_tokens == 1:
+            if output[0]:
+                self.out_ids.append(a)
+        elif n_tokens <= _SMALL:
             self.out_ids.extend(i for i, o in enumerate(output.tolist(), a) if o)
         else:
             nz = output.nonzero()[0]

@@ -67,13 +67,14 @@ class InpOutIds:
     def __init__(self, out_ids: Any, n_outputs: int) -> None:
         self.out_ids, self.n_outputs = out_ids, n_outputs
         self._view: np.ndarray | None = None
+        self._all = np.arange(n_outputs, dtype=np.int32)  # every row kept
 
     def set_input(self, ub: UBatch, p: Any) -> None:
         if self._view is None:
             self._view = host_view(self.out_ids, np.int32, (self.n_outputs,))
         view = self._view
         if self.n_outputs == ub.n_tokens:
-            view[:] = np.arange(ub.n_tokens, dtype=np.int32)
+            view[:] = self._all
         else:
             view[:] = np.flatnonzero(ub.output)[: self.n_outputs]
 
@@ -92,6 +93,7 @@ class InpAttnKV:
         self.causal = causal
         self.sinfo = sinfo
         self._views: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._v_rows: np.ndarray | None = None  # int64 [n_embd_v_gqa]: j * kv_size (transposed V)
 
     def set_input(self, ub: UBatch, p: Any) -> None:
         if self._views is None:
@@ -102,8 +104,23 @@ class InpAttnKV:
                            host_view(m, np.float16 if f16 else np.float32,
                                      (int(m.ne[3]), int(m.ne[1]), int(m.ne[0]))))
         k, v, mask = self._views
-        self.kvt.k_idxs(self.sinfo, k)
-        self.kvt.v_idxs(self.sinfo, v)
+        sinfo, kvt = self.sinfo, self.kvt
+        if len(sinfo.strm) == 1 and len(sinfo.idxs[0]) == 1:
+            # one token in one stream (the decode step): KVTensors.k_idxs / v_idxs with scalars
+            # (llama_kv_cache::set_input_k_idxs / set_input_v_idxs)
+            row = sinfo.idxs[0][0] + sinfo.strm[0] * kvt.kv_size
+            k[0] = row
+            if not kvt.v_trans:
+                v[0] = row
+            else:
+                if self._v_rows is None:
+                    self._v_rows = np.arange(kvt.n_embd_v_gqa, dtype=np.int64) * kvt.kv_size
+                # stream offset + j * kv_size + cell, for every element j of the row
+                rows = self._v_rows
+                np.add(rows, sinfo.strm[0] * kvt.kv_size * rows.size + sinfo.idxs[0][0], out=v[: rows.size])
+        else:
+            kvt.k_idxs(sinfo, k)
+            kvt.v_idxs(sinfo, v)
         self.kv.kq_mask(ub, mask.shape[2], mask.shape[0], causal=self.causal, f16=mask.dtype == np.float16,
                         out=mask)
 

@@ -93,7 +93,10 @@ class KVCache:
 
     @property
     def has_shift(self) -> bool:
-        return any(c.has_shift for c in self.cells)
+        for c in self.cells:
+            if c.has_shift:
+                return True
+        return False
 
     # ------------------------------------------------------------------ sequence operations
     @staticmethod
@@ -196,7 +199,8 @@ class KVCache:
         if self.n_stream > 1:
             n_seqs = ub.n_seqs_unq
             n_tokens //= n_seqs
-        res = SlotInfo(MAX_SEQ, 0, [0] * n_seqs, [[] for _ in range(n_seqs)])
+        # (each entry of idxs is replaced below, never appended to: one shared empty list is fine)
+        res = SlotInfo(MAX_SEQ, 0, [0] * n_seqs, [[]] * n_seqs)
         for s in range(n_seqs):
             seq_id = ub.seq_id_unq[s]
             st = self.seq_to_stream[seq_id]
@@ -350,12 +354,17 @@ class KVCache:
         res: list[SlotInfo] = []
         states = []
         ok = True
-        for ub in ubatches:
+        last = len(ubatches) - 1
+        for k_ub, ub in enumerate(ubatches):
             si = self.find_slot(ub, False)
             if si is None:
                 ok = False
                 break
             res.append(si)
+            if k_ub == last and self._restore_is_noop(si, ub):
+                # the last ubatch's apply only matters to later find_slot calls (there are none)
+                # and is undone right away: skipping the pair is the same (the decode step)
+                break
             saved = [self.cells[st].cp_idxs(si.idxs[k]) for k, st in enumerate(si.strm)]
             states.append((si, list(self.heads), saved))
             self.apply_ubatch(si, ub)
@@ -364,6 +373,27 @@ class KVCache:
                 self.cells[st].set_idxs(si.idxs[k], saved[k])
                 self.heads[st] = heads_old[k]
         return res if ok else None
+
+    def _restore_is_noop(self, si: SlotInfo, ub: UBatch) -> bool:
+        """Whether applying ``ub`` at ``si`` and restoring it in ``prepare`` leaves the cache as
+        it was: apply_ubatch does not refuse it (no position -1), every slot cell is empty (no
+        cell is overwritten, so it purges nothing, logs nothing and the restore writes back what
+        was there), and each head put back equals the stream's own (the head quirk above)."""
+        nt = ub.n_tokens
+        if (ub.pos[0] == -1) if nt == 1 else bool((ub.pos[:nt] == -1).any()):
+            return False
+        heads = self.heads
+        for k, st in enumerate(si.strm):
+            if heads[k] != heads[st]:
+                return False
+            pos = self.cells[st].pos
+            idxs = si.idxs[k]
+            if len(idxs) == 1:
+                if pos[idxs[0]] != -1:
+                    return False
+            elif not (pos[idxs] == -1).all():
+                return False
+        return True
 
     def init_batch(self, allocr: BatchAllocr,
                    n_ubatch: int) -> tuple[MemoryStatus, list[SlotInfo], list[UBatch]]:
@@ -381,10 +411,11 @@ class KVCache:
             ubs.append(ub)
         if allocr.n_used < allocr.n_tokens:
             return MemoryStatus.FAILED_PREPARE, [], ubs
-        if any(int(ub.pos.min()) < 0 for ub in ubs):
-            # the allocator lets a fresh sequence start at -1, which a cell cannot hold (-1 marks
-            # an empty cell; the reference ends up with corrupt cells)
-            raise KVCacheError("negative positions cannot be stored in the KV cache")
+        for ub in ubs:
+            if (ub.pos[0] < 0) if ub.pos.size == 1 else (ub.pos.min() < 0):
+                # the allocator lets a fresh sequence start at -1, which a cell cannot hold (-1
+                # marks an empty cell; the reference ends up with corrupt cells)
+                raise KVCacheError("negative positions cannot be stored in the KV cache")
         sinfos = self.prepare(ubs)
         if sinfos is None:
             return MemoryStatus.FAILED_PREPARE, [], ubs

@@ -22,6 +22,7 @@ MAX_SEQ = 256  # LLAMA_MAX_SEQ
 TOKEN_NULL = -1
 _I32_MAX = 2**31 - 1
 _I32_MIN = -(2**31)
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 _FEW_CELLS = 16  # up to this many cells, whole-column copies beat finding the sequences present
 
 
@@ -79,7 +80,8 @@ class KVCells:
         return bool(self.pos[i] == -1)
 
     def get_used(self) -> int:
-        return int(np.count_nonzero(self.pos != -1))
+        # ~pos is 0 exactly where pos == -1 (an integer pass, no bool temporary to count)
+        return int(np.count_nonzero(~self.pos))
 
     def used_min(self) -> int:
         """Index of the first used cell (0 when none is used)."""
@@ -91,21 +93,9 @@ class KVCells:
 
     def used_max_p1(self) -> int:
         """Index of the last used cell + 1 (0 when none is used)."""
-        pos = self.pos
-        hi = pos.shape[0]
-        if hi and pos[hi - 1] != -1:
-            return hi
-        # scan back in growing blocks: on the decode path the last used cell is near the end of
-        # the filled prefix, so one small block usually answers
-        step = 256
-        while hi > 0:
-            lo = max(0, hi - step)
-            used = pos[lo:hi] != -1
-            if used.any():
-                return hi - int(used[::-1].argmax())
-            hi = lo
-            step *= 4
-        return 0
+        # one comparison pass, then a C-speed search from the end of its bytes (a bool is one
+        # byte: 1 for a used cell); rfind gives -1 when none is used
+        return (self.pos != -1).tobytes().rfind(1) + 1
 
     def seq_count(self, i: int) -> int:
         self._need_used(i)
@@ -129,12 +119,13 @@ class KVCells:
 
     def seq_pos_min(self, s: int) -> int:
         """Smallest position of sequence ``s`` in any cell (-1 when absent)."""
-        # a masked reduction: no gathered copy of the positions
-        v = int(self.pos.min(where=self.seq_t[s], initial=_I32_MAX))
+        # a masked reduction: no gathered copy of the positions (the ufunc's reduce directly:
+        # ndarray.min goes through a Python wrapper)
+        v = int(_MIN(self.pos, where=self.seq_t[s], initial=_I32_MAX))
         return -1 if v == _I32_MAX and not self.seq_t[s].any() else v
 
     def seq_pos_max(self, s: int) -> int:
-        v = int(self.pos.max(where=self.seq_t[s], initial=_I32_MIN))
+        v = int(_MAX(self.pos, where=self.seq_t[s], initial=_I32_MIN))
         return -1 if v == _I32_MIN and not self.seq_t[s].any() else v
 
     def seqs_present(self) -> np.ndarray:

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from ..batch import UBatch
     from .kv_cells import KVCells
 
-_NEG_INF_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0xFF800000)),
-                 np.dtype(np.float16): (np.uint16, np.uint16(0xFC00))}
+_F32, _F16 = np.dtype(np.float32), np.dtype(np.float16)
+_NEG_INF_BITS = {_F32: (np.uint32, np.uint32(0xFF800000)), _F16: (np.uint16, np.uint16(0xFC00))}
 
 
 def _i32(v: int) -> int:
@@ -116,7 +116,7 @@ def kq_mask(cells: Sequence[KVCells], seq_to_stream: Sequence[int], ub: UBatch, 
         raise ValueError(f"n_tokens {n_tokens} is not a multiple of n_stream {n_stream}")
     n_kv = int(n_kv)
     n_tps = n_tokens // n_stream
-    dtype = np.dtype(np.float16 if f16 else np.float32)
+    dtype = _F16 if f16 else _F32
     if out is not None and (out.shape != (n_stream, n_tps, n_kv) or out.dtype != dtype):
         raise ValueError(f"out must be {dtype} {(n_stream, n_tps, n_kv)}, got {out.dtype} {out.shape}")
     pos = ub.pos
