@@ -45,6 +45,14 @@ __all__ = [
 ]
 
 
+def _build_vocab(gguf_file: Any) -> Any:
+    """The vocabulary of a parsed GGUF, for ``pyggml.model`` (which imports no later stage:
+    the package root wires them; see pyggml.model.vocab_builder)."""
+    from .vocab import Vocab
+
+    return Vocab.from_gguf(gguf_file)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

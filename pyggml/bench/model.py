@@ -9,8 +9,8 @@ from . import Pair
 
 def _load_smollm2_mmap() -> Pair:
     """Full load of SmolLM2-135M Q4_1 with mmap (metadata, hparams, vocab keys, weights mapped
-    into CPU buffers), freed after each run.  The reference side runs the probe in-process;
-    it also builds the vocab (tokenizer caches), which pyggml's loader leaves to the vocab."""
+    into CPU buffers, the vocabulary built), freed after each run.  The reference side runs
+    the probe in-process; both sides build the vocabulary as part of the load."""
     from ..model import Model
     from ..parity import corpus
     from ..reference import model as ref
@@ -26,7 +26,7 @@ def _load_smollm2_mmap() -> Pair:
             raise RuntimeError("the reference failed to load SmolLM2")
         ref.free(handle)
 
-    return Pair(ours, reference, note="reference includes vocab construction")
+    return Pair(ours, reference, note="both sides build the vocabulary")
 
 
 CASES: dict[str, Callable[[], Pair]] = {

@@ -21,6 +21,16 @@ def register_vocab_builder(builder: Callable[[GGUFFile], Any]) -> None:
     _vocab_builder = builder
 
 
+def vocab_builder() -> Callable[[GGUFFile], Any]:
+    """The registered vocab constructor; before ``pyggml.vocab`` is imported, the package
+    root's (``pyggml._build_vocab``: the root wires the stages, this package names none)."""
+    if _vocab_builder is not None:
+        return _vocab_builder
+    from .. import _build_vocab
+
+    return _build_vocab
+
+
 def __getattr__(name: str) -> Any:
     # lazy: pyggml.model.gguf must import without the loader's dependencies
     if name == "Model":

@@ -400,7 +400,9 @@ def load_tokenizer_meta(meta: Metadata) -> TokenizerMeta:
         "model": model,
         "pre": meta.get(KEY.TOKENIZER_PRE, VT.STRING),
         "n_tokens": _opt(meta.arr_n(KEY.TOKENIZER_LIST), 0),
-        "chat_template": meta.get("tokenizer.chat_template", VT.STRING),
+        # not read by the reference's load (llama_model_chat_template takes a string value only)
+        "chat_template": _decode(tpl.value) if (tpl := meta._kv.get("tokenizer.chat_template")) is not None
+        and tpl.type == VT.STRING else None,
     }
     for f, k in _TOKEN_ID_KEYS.items():
         fields[f] = meta.get("tokenizer.ggml." + k, VT.UINT32)

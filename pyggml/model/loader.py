@@ -20,7 +20,7 @@ from gguf import MODEL_ARCH_NAMES
 from gguf import GGMLQuantizationType as QT
 from gguf import GGUFValueType as VT
 
-from ..errors import GGUFError, LoadAbortError, LoadError
+from ..errors import GGUFError, LoadAbortError, LoadError, TokenizerError
 from . import arch_llama, buft
 from .gguf_types import GGUFFile
 from .hparams import (
@@ -90,15 +90,13 @@ class Model:
 
     @property
     def vocab(self) -> Any:
-        """The tokenizer (``pyggml.vocab.Vocab``), built from the metadata on first use; raises
-        TokenizerError where the reference fails to load the vocabulary."""
+        """The tokenizer (``pyggml.vocab.Vocab``), built by ``Model.load`` (as the reference's
+        load builds it: a vocabulary it refuses fails the load) or, for a Model made some other
+        way, on first use."""
         if self._vocab is None:
-            from . import _vocab_builder
+            from . import vocab_builder
 
-            if _vocab_builder is None:
-                raise LoadError("the tokenizer stage is not loaded: import pyggml.vocab first "
-                                "(pyggml.Model does it for you)")
-            self._vocab = _vocab_builder(self.gguf)
+            self._vocab = vocab_builder()(self.gguf)
         return self._vocab
 
     @property
@@ -287,12 +285,15 @@ def load_model(path: str, *, vocab_only: bool = False, use_mmap: bool = True, us
     except LoadError as exc:
         raise LoadError("error loading model hyperparameters: " + str(exc), key=exc.key) from exc
     try:
+        vocab = _load_vocab(gf)  # llama_model::load_vocab: the vocabulary is part of every load
         tok = load_tokenizer_meta(meta)
+    except LoadAbortError:
+        raise
     except LoadError as exc:
         raise LoadError("error loading model vocabulary: " + str(exc), key=exc.key) from exc
 
     model = Model(path=path, arch=arch, name=name, gguf=gf, metadata=meta, tokenizer=tok, hparams=hp,
-                  ftype=ftype, split_paths=paths)
+                  ftype=ftype, split_paths=paths, _vocab=vocab)
     if vocab_only:
         return model
     assert hp is not None
@@ -303,6 +304,26 @@ def load_model(path: str, *, vocab_only: bool = False, use_mmap: bool = True, us
                    progress=progress, size_data=sum(w.nbytes for w in weights.values()),
                    extra=extra, dups=dups)
     return model
+
+
+# what the vocabulary stage says where the reference does not throw but aborts (GGML_ASSERT,
+# an uncaught division by zero): the load dies there instead of returning an error
+_VOCAB_ABORTS = ("the reference aborts", "the reference divides by zero")
+
+
+def _load_vocab(gf: GGUFFile) -> Any:
+    """Build the vocabulary with the registered builder (``pyggml.vocab.Vocab.from_gguf``) as
+    llama_model_load does (``load_vocab``): its errors are the load's.  A TokenizerError is the
+    exception the reference throws (LoadError, its text), or an abort (LoadAbortError)."""
+    from . import vocab_builder
+
+    try:
+        return vocab_builder()(gf)
+    except TokenizerError as exc:
+        msg = str(exc)
+        if any(s in msg for s in _VOCAB_ABORTS):
+            raise LoadAbortError(msg) from exc
+        raise LoadError(msg.removesuffix(" (the reference throws)")) from exc
 
 
 def _arch_hparams(meta: Metadata, name: str) -> LlamaHParams:

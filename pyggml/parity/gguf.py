@@ -161,6 +161,20 @@ def malformed(opts: Options) -> Iterator[mutate.Mutant]:
     yield from rng.sample(rest, min(len(rest), 300))
 
 
+TOKENIZER_SAMPLE = 40  # tokenizer mutants in the default run (all with --full)
+
+
+def tokenizer_files(opts: Options) -> Iterator[tuple[str, bytes]]:
+    from . import tinymodels as tm
+    from .loader import tokenizer_mutants
+
+    muts = tokenizer_mutants(tm.TinySpec(seed=opts.seed))
+    if not opts.full:
+        muts = random.Random(opts.seed).sample(muts, min(TOKENIZER_SAMPLE, len(muts)))
+    for name, m in muts:
+        yield name, tm.gguf_bytes(m.kv, m.tensors)
+
+
 def cases(opts: Options) -> Iterator[Case]:
     stats: dict[str, int] = {}
     for name, data in mutate.writer_seeds(opts.seed) + mutate.raw_seeds(opts.seed):
@@ -172,6 +186,10 @@ def cases(opts: Options) -> Iterator[Case]:
                                with_data=opts.full or name == "smollm2")
     for m in malformed(opts):
         yield from _file_cases(f"mut/{m.name}", m.data, stats, with_data=not m.name.startswith("ggml-vocab"))
+    # the tokenizer metadata mutants of the loader corpus (keys dropped, renamed, with invalid
+    # UTF-8 or a NUL, values retyped...): files the parser must read exactly as the reference does
+    for name, data in tokenizer_files(opts):
+        yield from _file_cases(f"mut/tokenizer/{name}", data, stats)
     if stats.get("skipped"):
         print(f"gguf: {stats['skipped']} with-data cases not sent to the reference (it would malloc "
               f"more than {SAFE_ALLOC >> 20} MiB for the data section and may abort)", file=sys.stderr)

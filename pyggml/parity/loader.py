@@ -27,6 +27,7 @@ from gguf import GGUFValueType as VT
 from ..errors import LoadAbortError, LoadError
 from ..reference._canon import canon_str, f32
 from . import Case, Options, corpus
+from . import mutate as gguf_mutate
 from . import tinymodels as tm
 
 # hparams the probe reports, in its order; floats compare as float32 bits
@@ -71,9 +72,12 @@ def ours(path: Path | str, *, vocab_only: bool = False, use_mmap: bool = True, c
         cancelled = exc.status == LoadError.CANCELLED
         res.update(outcome="cancelled" if cancelled else "error", message=str(exc))
         return _ordered(res)
+    except Exception as exc:  # a bug on our side: a mismatch to report, not a crash of the run
+        return {"outcome": "raised", "message": f"{type(exc).__name__}: {exc}"}
     try:
+        # the vocabulary Model.load built (as llama_model_load does): its type and size
         res.update(outcome="ok", message=None, name=canon_str(model.name),
-                   vocab=_vocab_fields(model.tokenizer.model, model.tokenizer.n_tokens))
+                   vocab={"type": model._vocab.type, "n_tokens": model._vocab.n_tokens})
         if not vocab_only:
             assert model.hparams is not None
             res["hparams"] = _canon_hparams(model.hparams)
@@ -83,17 +87,6 @@ def ours(path: Path | str, *, vocab_only: bool = False, use_mmap: bool = True, c
     finally:
         model.close()
     return _ordered(res)
-
-
-# llama.cpp: include/llama.h enum llama_vocab_type by tokenizer.ggml.model
-_VOCAB_TYPES = {"no_vocab": 0, "none": 0, "llama": 1, "gpt2": 2, "hybriddna": 2, "whitespace": 2,
-                "gemma4": 2, "bert": 3, "t5": 4, "rwkv": 5, "plamo2": 6}
-
-
-def _vocab_fields(model: str, n_tokens: int) -> dict[str, Any]:
-    # The loader owns the tokenizer metadata; special-token defaults/auto-detection are the
-    # vocab's (compared by its own component), so only these two fields are diffed here.
-    return {"type": _VOCAB_TYPES.get(model, -1), "n_tokens": n_tokens}
 
 
 def reference(path: Path | str, *, vocab_only: bool = False, use_mmap: bool = True,
@@ -339,9 +332,50 @@ def _cases(opts: Options, d: Path) -> Iterator[Case]:
     for name, p, kw in _split_cases(d / "splits", opts.seed):
         yield _case(f"split/{name}", p, **kw)
 
+    # the tokenizer metadata mutated (every tokenizer.* key: dropped, renamed, retyped, values on
+    # the vocab loader's checks): the vocabulary is part of the load on both sides
+    yield from _tokenizer_cases(opts, d / "tokenizer", base)
+
     # cancellation at progress call k (k = n_tensors + 1 is the final 1.0 call)
     p = tm.write(tm.build(base), d / "cancel", "base")
     n = len(tm.build(base).tensors)
     for k in (0, 1, 7, n, n + 1):
         yield _case(f"cancel/{k}", p, cancel_after=k)
     yield _case("cancel/nommap-3", p, cancel_after=3, use_mmap=False)
+
+
+# tokenizer mutants every run takes (the issue's examples), also as full loads
+TOKENIZER_ALWAYS = ("model/value=cpt2", "model/key-bad-utf8", "tokens/renamed", "tokens/dropped",
+                    "tokens/duplicate-token", "model/value=gpt2", "pre/value=bogus", "bos_token_id/type-i32")
+TOKENIZER_SAMPLE = 60  # the default run's seeded sample of the others
+
+
+def tokenizer_mutants(base: tm.TinySpec) -> list[tuple[str, tm.TinyModel]]:
+    """The tokenizer mutants of the base tiny model (SPM), then those of its BPE twin
+    (``gpt2`` with merges) that touch the BPE-only keys."""
+    m = tm.build(base)
+    out = [(name, tm.TinyModel(m.spec, kv, m.tensors))
+           for name, kv in gguf_mutate.tokenizer_kv_mutants(m.kv, tm.KVEntry)]
+    bpe = tm.build(base)
+    bpe.set_kv("tokenizer.ggml.model", VT.STRING, "gpt2")
+    bpe.set_kv("tokenizer.ggml.merges", VT.ARRAY, ["\u2581 t", "t 1"], VT.STRING)
+    bpe.set_kv("tokenizer.ggml.pre", VT.STRING, "default")
+    out += [(f"bpe/{name}", tm.TinyModel(bpe.spec, kv, bpe.tensors))
+            for name, kv in gguf_mutate.tokenizer_kv_mutants(bpe.kv, tm.KVEntry)
+            if name.split("/")[0] in ("model", "pre", "merges", "tokens", "token_type")]
+    return out
+
+
+def _tokenizer_cases(opts: Options, d: Path, base: tm.TinySpec) -> Iterator[Case]:
+    import random
+
+    muts = tokenizer_mutants(base)
+    if not opts.full:
+        always = [x for x in muts if x[0] in TOKENIZER_ALWAYS]
+        rest = [x for x in muts if x[0] not in TOKENIZER_ALWAYS]
+        muts = always + random.Random(opts.seed).sample(rest, min(TOKENIZER_SAMPLE, len(rest)))
+    for i, (name, m) in enumerate(muts):
+        p = _write_case(m, d, f"t{i}")
+        yield _case(f"tokenizer/{name}", p, vocab_only=True)
+        if name in TOKENIZER_ALWAYS:
+            yield _case(f"tokenizer/{name}/full-load", p)

@@ -428,3 +428,139 @@ def mutants(base: str, data: bytes, rng: random.Random, *, flips: int = 20) -> I
             byte = rng.randrange(256) if rng.random() < 0.5 else data[pos] ^ (1 << rng.randrange(8))
             edits.append((pos, bytes([byte])))
         yield Mutant(f"{base}/flip{k}", partial(_patch, data, tuple(edits)))
+
+
+# ---- tokenizer metadata mutants (the ``gguf`` and ``loader`` corpora) ---------------------
+
+KVMutant = tuple[str, list[Any]]
+
+# tokenizer keys the reference's vocab load reads that a minimal SPM model leaves out, each
+# with a valid value (mutated below like the keys the model has)
+TOKENIZER_OPTIONAL: list[tuple[str, GGUFValueType, Any, GGUFValueType | None]] = [
+    ("tokenizer.ggml.pre", T.STRING, "default", None),
+    ("tokenizer.ggml.token_type_count", T.UINT32, 2, None),
+    ("tokenizer.ggml.add_bos_token", T.BOOL, True, None),
+    ("tokenizer.ggml.add_eos_token", T.BOOL, False, None),
+    ("tokenizer.ggml.add_sep_token", T.BOOL, False, None),
+    ("tokenizer.ggml.add_space_prefix", T.BOOL, True, None),
+    ("tokenizer.ggml.remove_extra_whitespaces", T.BOOL, False, None),
+    ("tokenizer.ggml.padding_token_id", T.UINT32, 0, None),
+    ("tokenizer.ggml.eot_token_id", T.UINT32, 2, None),
+    ("tokenizer.ggml.prefix_token_id", T.UINT32, 3, None),
+    ("tokenizer.ggml.normalizer.lowercase", T.BOOL, True, None),
+    ("tokenizer.ggml.normalizer.strip_accents", T.BOOL, False, None),
+    ("tokenizer.ggml.suppress_tokens", T.ARRAY, [1, 2, 99], T.INT32),
+    ("tokenizer.ggml.merges", T.ARRAY, ["a b", "ab c"], T.STRING),
+    ("tokenizer.chat_template", T.STRING, "{{ messages }}", None),
+]
+
+_MODEL_NAMES = ["cpt2", "", "LLAMA", b"\xffllama", b"llama\0x", b"lla\xc3", "gpt2", "bert", "t5", "rwkv",
+                "plamo2", "none", "no_vocab", "hybriddna", "whitespace", "gemma4", "test"]
+# another GGUF type for a value of each type: (name, type, value, arr_type)
+_RETYPE: list[tuple[str, GGUFValueType, Any, GGUFValueType | None]] = [
+    ("u8", T.UINT8, 1, None), ("i32", T.INT32, 1, None), ("u32", T.UINT32, 1, None),
+    ("u64", T.UINT64, 1, None), ("f32", T.FLOAT32, 1.0, None), ("bool", T.BOOL, True, None),
+    ("str", T.STRING, "1", None), ("arr-u32", T.ARRAY, [1], T.UINT32), ("arr-str", T.ARRAY, ["1"], T.STRING),
+]
+
+
+def tokenizer_kv_mutants(kv: list[Any], make: Callable[[Any, GGUFValueType, Any, GGUFValueType | None], Any]
+                         ) -> list[KVMutant]:
+    """Named variants of a model's metadata ``kv`` (entries with ``key``, ``type``, ``value``,
+    ``arr_type``; ``make(key, type, value, arr_type)`` builds one): for every ``tokenizer.*``
+    key it has and each of ``TOKENIZER_OPTIONAL`` added to it, the key dropped, renamed,
+    with invalid UTF-8 or a NUL in its name, its value of each other GGUF type, and values
+    that sit on the vocab loader's checks (unknown tokenizer names, short arrays, duplicate
+    or invalid-UTF-8 tokens, ids out of range...)."""
+    out: list[KVMutant] = []
+    idx = {e.key: i for i, e in enumerate(kv)}
+
+    def with_entry(i: int | None, entry: Any, name: str) -> None:
+        new = list(kv)
+        if i is None:
+            new.append(entry)
+        elif entry is None:
+            del new[i]
+        else:
+            new[i] = entry
+        out.append((name, new))
+
+    targets: list[tuple[int | None, Any]] = [(i, e) for i, e in enumerate(kv)
+                                             if str(e.key).startswith("tokenizer.")]
+    for key, ty, val, at in TOKENIZER_OPTIONAL:
+        if key not in idx:
+            targets.append((None, make(key, ty, val, at)))
+    for i, e in targets:
+        k = e.key if isinstance(e.key, str) else e.key.decode("utf-8", "surrogateescape")
+        short = k.removeprefix("tokenizer.ggml.").removeprefix("tokenizer.")
+        base = f"{short}"
+        if i is None:
+            with_entry(None, e, f"{base}/added")
+        else:
+            with_entry(i, None, f"{base}/dropped")
+        kb = k.encode()
+        renamed = [("renamed", kb[:-1] + (b"X" if kb[-1:] != b"X" else b"Y")),
+                   ("key-bad-utf8", kb[:15] + b"\xff" + kb[16:]),  # the byte after "tokenizer.ggml."
+                   ("key-nul-tail", kb + b"\0x"),
+                   ("key-upper", kb.upper())]
+        for what, nk in renamed:
+            with_entry(i, make(nk, e.type, e.value, e.arr_type), f"{base}/{what}")
+        for tname, ty, val, at in _RETYPE:
+            if ty == e.type and at == e.arr_type:
+                continue
+            if ty == T.ARRAY and e.type == T.ARRAY and at == e.arr_type:
+                continue
+            with_entry(i, make(e.key, ty, val, at), f"{base}/type-{tname}")
+        for vname, ty, val, at in _value_variants(k, e):
+            with_entry(i, make(e.key, ty, val, at), f"{base}/{vname}")
+    return out
+
+
+def _b(s: str | bytes) -> bytes:
+    return s.encode() if isinstance(s, str) else s
+
+
+def _value_variants(key: str, e: Any) -> list[tuple[str, GGUFValueType, Any, GGUFValueType | None]]:
+    out: list[tuple[str, GGUFValueType, Any, GGUFValueType | None]] = []
+    if key == "tokenizer.ggml.model":
+        for m in _MODEL_NAMES:
+            label = m if isinstance(m, str) else m.hex()
+            out.append((f"value={label or 'empty'}", T.STRING, m, None))
+    elif key == "tokenizer.ggml.pre":
+        for p in ["bogus", "", "smollm", "llama3", b"\xffdefault", b"default\0x"]:
+            out.append((f"value={(p if isinstance(p, str) else p.hex()) or 'empty'}", T.STRING, p, None))
+    elif e.type == T.ARRAY and e.arr_type == T.STRING and key == "tokenizer.ggml.tokens":
+        toks = list(e.value)
+        dup = toks[:]
+        dup[-1] = dup[-2]
+        bad = toks[:]
+        bad[-1] = b"\xff\xfe"
+        empty = toks[:]
+        empty[-1] = ""
+        out += [("empty-array", T.ARRAY, [], T.STRING), ("duplicate-token", T.ARRAY, dup, T.STRING),
+                ("bad-utf8-token", T.ARRAY, bad, T.STRING), ("empty-token", T.ARRAY, empty, T.STRING),
+                ("nul-in-token", T.ARRAY, toks[:-1] + [b"t\0x"], T.STRING),
+                ("nul-makes-duplicate", T.ARRAY, toks[:-1] + [_b(toks[-2]) + b"\0x"], T.STRING),
+                ("3-tokens", T.ARRAY, toks[:3], T.STRING), ("one-more", T.ARRAY, toks + ["extra"], T.STRING),
+                ("as-i32", T.ARRAY, list(range(len(toks))), T.INT32)]
+    elif e.type == T.ARRAY and e.arr_type in (T.FLOAT32, T.INT32) and e.value:
+        vals = list(e.value)
+        out += [("short", T.ARRAY, vals[:-1], e.arr_type), ("empty-array", T.ARRAY, [], e.arr_type)]
+        if key == "tokenizer.ggml.token_type":
+            out += [("out-of-range", T.ARRAY, [-1, 99] + vals[2:], T.INT32),
+                    ("all-undefined", T.ARRAY, [0] * len(vals), T.INT32),
+                    ("as-u32", T.ARRAY, vals, T.UINT32)]
+        elif key == "tokenizer.ggml.scores":
+            out += [("as-i32", T.ARRAY, [int(v) for v in vals], T.INT32),
+                    ("as-f64", T.ARRAY, vals, T.FLOAT64),
+                    ("nan", T.ARRAY, [float("nan")] * len(vals), T.FLOAT32)]
+        elif key == "tokenizer.ggml.suppress_tokens":
+            out += [("as-u32", T.ARRAY, [1, 2], T.UINT32)]
+    elif e.type == T.UINT32:
+        out += [("value=0", T.UINT32, 0, None), ("value=n", T.UINT32, 40, None),
+                ("value=max", T.UINT32, 2**32 - 1, None)]
+    elif e.type == T.STRING:
+        out += [("value=bad-utf8", T.STRING, b"\xff\xfe", None), ("value=empty", T.STRING, "", None)]
+    elif key == "tokenizer.ggml.merges":
+        out += [("bad-utf8", T.ARRAY, [b"\xff \xfe"], T.STRING), ("no-space", T.ARRAY, ["ab"], T.STRING)]
+    return out

@@ -22,11 +22,15 @@ from typing import Any
 from .isolated import _recv, _send, serve_channel, spawn, stop
 
 ABORTED = "aborted"
+FAILED = "failed: "
 _METHODS = {"tokenize", "detokenize", "token_to_piece", "info"}
 
 
 def forked(fn: Callable[[], Any]) -> Any:
-    """``fn()`` in a child process: its (picklable) result, or ``ABORTED`` if the child died."""
+    """``fn()`` in a child process: its (picklable) result; ``ABORTED`` only if the child was
+    killed by a signal (the reference's abort, a crash); otherwise (a Python exception in the
+    child, an exit without a result) a ``FAILED``-prefixed text: never equal to a result or to
+    ``ABORTED``, so the case it answers is a mismatch, not an abort."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
@@ -37,7 +41,11 @@ def forked(fn: Callable[[], Any]) -> Any:
             os.environ["GGML_NO_BACKTRACE"] = "1"  # ggml would otherwise run gdb on abort
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)
-            data = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                out: tuple[str, Any] = ("ok", fn())
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent as a failure
+                out = ("raised", f"{type(exc).__name__}: {exc}")
+            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(w, "wb") as f:
                 f.write(data)
             code = 0
@@ -47,9 +55,15 @@ def forked(fn: Callable[[], Any]) -> Any:
     with os.fdopen(r, "rb") as f:
         data = f.read()
     _, status = os.waitpid(pid, 0)
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return pickle.loads(data)
-    return ABORTED
+    if os.WIFSIGNALED(status):
+        return ABORTED
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    if code != 0 or not data:
+        return FAILED + f"the reference call's child exited with status {code} and no result"
+    kind, value = pickle.loads(data)
+    if kind == "ok":
+        return value
+    return FAILED + f"python error in the reference call: {value}"
 
 
 class _Client:

@@ -135,6 +135,9 @@ def metadata_from_gguffile(g: Any) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for kv in g.kv:
         key = kv.key.decode("utf-8", "surrogateescape") if isinstance(kv.key, bytes) else kv.key
+        key = key.split("\0", 1)[0]  # gguf_find_key compares C strings: the first match wins
+        if key in out:
+            continue
         val = kv.value
         if kv.type == ARRAY and kv.arr_type == STRING:
             if not (type(val) is list and set(map(type, val)) <= {bytes}):

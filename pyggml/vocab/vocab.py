@@ -12,6 +12,7 @@ import operator
 import os
 import re
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,13 @@ from . import bpe, hash_order, hybriddna, plamo2, rwkv, spm, ugm, whitespace, wp
 from . import unicode as U
 from .gguf_meta import (
     ARRAY,
+    BOOL,
     FLOAT32,
     INT8,
     INT32,
     STRING,
     UINT8,
+    UINT32,
     Value,
     metadata_from_gguffile,
     read_metadata,
@@ -62,6 +65,8 @@ _TOKTYPE_ATTR = {
 }
 
 _K = "tokenizer.ggml."
+# llama.cpp: ggml/src/gguf.cpp GGUF_TYPE_NAME (the get_key type error names both types)
+_TYPE_NAME = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "arr", "u64", "i64", "f64"]
 # special-token keys in the reference's order (later deprecated keys overwrite fim ids)
 _SPECIAL_KEYS = [
     ("bos", "bos_token_id"),
@@ -209,11 +214,25 @@ class Vocab:
         v = self._meta.get(key)
         return None if v is None else v.value.decode("utf-8", "surrogateescape")
 
+    def _key(self, key: str, vtype: int) -> Any:
+        """llama_model_loader::get_key of an optional key: its value, None when absent; a
+        value of another GGUF type throws, as in the reference (where impl::load reads it)."""
+        v = self._meta.get(key)
+        if v is None:
+            return None
+        if v.type != vtype:
+            have = _TYPE_NAME[v.type] if 0 <= v.type < len(_TYPE_NAME) else str(v.type)
+            raise TokenizerError(f"key {key} has wrong type {have} but expected type {_TYPE_NAME[vtype]}")
+        if vtype == STRING:  # read through a C string: a NUL ends it
+            return v.value.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return v.value
+
     def _load(self) -> None:  # noqa: C901 - mirrors the reference's order of effects
-        model = self._str(_K + "model")
+        model = self._key(_K + "model", STRING)
         if model is None:
             raise TokenizerError("key not found in model: tokenizer.ggml.model")
-        pre_name = self._str(_K + "pre") or ""
+        pre_name = self._key(_K + "pre", STRING) or ""
+        self._key(_K + "token_type_count", UINT32)
         self.tokenizer_model = model
         self.tokenizer_pre = pre_name
         self.pre: PreTokenizer = PRE_TABLE["default"]
@@ -262,7 +281,7 @@ class Vocab:
             nulls("bos", "eos", "unk", "sep", "pad", "mask")
             self.linefeed = NULL
             arch = self._str("general.architecture") or ""
-            n = self._get(f"{arch}.vocab_size")  # LLM_KV_VOCAB_SIZE: "%s.vocab_size" of the arch
+            n = self._key(f"{arch}.vocab_size", UINT32)  # LLM_KV_VOCAB_SIZE: "%s.vocab_size" of the arch
             self.texts = [b""] * int(n or 0)
             self.scores = [0.0] * len(self.texts)
             self.attrs = [ATTR_UNDEFINED] * len(self.texts)
@@ -287,11 +306,15 @@ class Vocab:
             else:
                 if merges.type != ARRAY or merges.arr_type != STRING:
                     raise TokenizerError(f"invalid gguf type for {_K}merges")
-                ranks = self.bpe_ranks
-                for i, word in enumerate(merges.value):
-                    pos = word.find(b" ", 1)
-                    pair = (word[:pos], word[pos + 1 :]) if pos != -1 else (b"", b"")
-                    ranks.setdefault(pair, i)  # emplace: the first rank of a pair wins
+                # "a b" -> (a, b), split at the first space after the first byte (a merge
+                # without one is ("", "")); partition is that split unless the word starts
+                # with a space or has none
+                words = merges.value
+                parts = map(bytes.partition, words, repeat(b" "))
+                pairs = [(a, c) if sep and a else _merge_pair(w)
+                         for w, (a, sep, c) in zip(words, parts, strict=True)]
+                # emplace: the first rank of a pair wins (filled from the last)
+                self.bpe_ranks = dict(zip(reversed(pairs), range(len(pairs) - 1, -1, -1), strict=True))
             if model == "gemma4":
                 nulls("bos", "eos", "unk", "sep", "pad", "mask")
                 pre_name = "gemma4"
@@ -325,7 +348,7 @@ class Vocab:
             self.type = TYPE_TEST
             nulls("bos", "eos", "unk", "sep", "pad", "mask")
         else:
-            raise TokenizerError(f"unknown tokenizer: '{model}'")
+            raise TokenizerError(f"unknown tokenizer: '{_shown(model)}'")
 
         if self.type == TYPE_BPE:
             self.add_space_prefix = False
@@ -336,7 +359,7 @@ class Vocab:
             elif pre_name in PRE_TABLE:
                 pre = PRE_TABLE[pre_name]
             else:
-                raise TokenizerError(f"unknown pre-tokenizer type: '{pre_name}'")
+                raise TokenizerError(f"unknown pre-tokenizer type: '{_shown(pre_name)}'")
             self.pre = pre
             for flag in ("ignore_merges", "clean_spaces", "add_bos", "add_sep", "escape_whitespaces"):
                 v = getattr(pre, flag)
@@ -349,10 +372,10 @@ class Vocab:
         else:
             for attr, value in _TYPE_DEFAULTS.get(self.type, {}).items():
                 setattr(self, attr, value)
-        self.add_space_prefix = bool(self._get(_K + "add_space_prefix", self.add_space_prefix))
-        self.remove_extra_whitespaces = bool(
-            self._get(_K + "remove_extra_whitespaces", self.remove_extra_whitespaces)
-        )
+        for flag in ("add_space_prefix", "remove_extra_whitespaces"):
+            v = self._key(_K + flag, BOOL)
+            if v is not None:
+                setattr(self, flag, bool(v))
 
         toks = self._meta.get(_K + "tokens")
         if toks is None:
@@ -360,6 +383,8 @@ class Vocab:
         if toks.type != ARRAY or toks.arr_type != STRING:
             raise TokenizerError(f"invalid gguf type for {_K}tokens")
         words: list[bytes] = toks.value
+        if b"\0" in b"".join(words):  # each token is read through a C string: a NUL ends it
+            words = [w.split(b"\0", 1)[0] for w in words]
         n_tokens = len(words)
         scores_v = self._meta.get(_K + "scores")
         scores: list[float] | None = None
@@ -427,7 +452,7 @@ class Vocab:
         for name, key in _SPECIAL_KEYS:
             if sp[name] >= 0 and sp[name] >= n:
                 sp[name] = NULL
-            new = self._get(_K + key)
+            new = self._key(_K + key, UINT32)
             if new is None:
                 continue
             new = int(new) & 0xFFFFFFFF
@@ -439,16 +464,18 @@ class Vocab:
             ("add_eos", "add_eos_token"),
             ("add_sep", "add_sep_token"),
         ):
-            v = self._get(_K + key)
+            v = self._key(_K + key, BOOL)
             if v is not None:
                 setattr(self, flag, bool(v))
         if self.pre.pre_type == "GEMMA4" and not self.add_bos:
             self.add_bos = True
-        self.normalizer_lowercase = bool(self._get(_K + "normalizer.lowercase", self.normalizer_lowercase))
+        v = self._key(_K + "normalizer.lowercase", BOOL)
+        if v is not None:
+            self.normalizer_lowercase = bool(v)
         self.normalizer_strip_accents = self.normalizer_lowercase
-        self.normalizer_strip_accents = bool(
-            self._get(_K + "normalizer.strip_accents", self.normalizer_strip_accents)
-        )
+        v = self._key(_K + "normalizer.strip_accents", BOOL)
+        if v is not None:
+            self.normalizer_strip_accents = bool(v)
         sup = self._meta.get(_K + "suppress_tokens")
         if sup is not None:
             if sup.type != ARRAY or sup.arr_type != INT32:
@@ -464,6 +491,10 @@ class Vocab:
         self._special_heads = {k: {e[1][0] for e in v} for k, v in self._specials.items()}
         # the newline lookup above ran before the special ids were final: drop what it cached
         self._word_cache.clear()
+        # the reference fills its piece cache here (every token, special=true), ours on first
+        # use: a byte token whose piece aborts there (token_to_byte of a WPM vocab) aborts the load
+        for i in np.flatnonzero(np.asarray(self.attrs, dtype=np.int64) & ATTR_BYTE).tolist():
+            self._piece_uncached(i)
 
     def _init_tokenizer(self) -> None:
         self._spm_splittable = self.type == TYPE_SPM and spm.splittable(self.texts)
@@ -959,6 +990,16 @@ def _strtol_hex(b: bytes) -> int:
             break
         v = v * 16 + d
     return v & 0xFF
+
+
+def _merge_pair(word: bytes) -> tuple[bytes, bytes]:
+    pos = word.find(b" ", 1)
+    return (word[:pos], word[pos + 1 :]) if pos != -1 else (b"", b"")
+
+
+def _shown(s: str) -> str:
+    """A metadata string as the reference's message shows it (invalid UTF-8 as U+FFFD)."""
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _decode_gpt2(text: bytes) -> bytes:

@@ -140,3 +140,18 @@ def test_chat_templates_from_metadata(smollm2_path):
     model = Model.load(smollm2_path, vocab_only=True)
     assert model.chat_template is not None and "<|im_start|>" in model.chat_template
     assert model.chat_templates == chat_templates(smollm2_path)
+
+
+def test_vocab_is_part_of_the_load(tmp_path):
+    """The vocabulary is built by Model.load, as llama_model_load does: a tokenizer the
+    reference refuses fails the load, with its message (vocab_only or not)."""
+    def bad_model(m):
+        m.set_kv("tokenizer.ggml.model", tm.VT.STRING, "cpt2")
+
+    path, _ = write(tmp_path, tm.TinySpec(), bad_model)
+    for vocab_only in (True, False):
+        with pytest.raises(LoadError, match=r"^error loading model vocabulary: unknown tokenizer: 'cpt2'$"):
+            pyggml.Model.load(path, vocab_only=vocab_only)
+    good, _ = write(tmp_path / "ok", tm.TinySpec())
+    with pyggml.Model.load(good, vocab_only=True) as model:
+        assert model._vocab is not None and model.vocab.n_tokens == 40

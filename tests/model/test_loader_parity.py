@@ -81,3 +81,31 @@ def test_differential(tmp_path_factory, n_embd_heads, n_layer, n_ff, qtype, tied
         kw.update(extra)
     path = tm.write(m, tmp_path_factory.mktemp("d"), "m")
     same(path, **kw)
+
+
+# the examples: the reference fails these loads in its vocab step, and so must pyggml
+_TOKENIZER_FAILS = {
+    "model/value=cpt2": "error loading model vocabulary: unknown tokenizer: 'cpt2'",
+    "tokens/renamed": "error loading model vocabulary: cannot find tokenizer vocab in model file",
+    "model/key-bad-utf8": "error loading model vocabulary: key not found in model: tokenizer.ggml.model",
+    "pre/value=bogus": None,  # SPM ignores the pre-tokenizer: loads
+    "bos_token_id/type-i32": "error loading model vocabulary: key tokenizer.ggml.bos_token_id has wrong "
+                             "type i32 but expected type u32",
+    "model/value=bert": "aborted",  # a byte token's piece in a WPM vocab: GGML_ABORT at load
+    "tokens/nul-makes-duplicate": "aborted",
+    "chat_template/type-u32": None,  # not read by the load
+}
+
+
+@pytest.mark.parametrize("name", list(_TOKENIZER_FAILS))
+@pytest.mark.parametrize("vocab_only", [True, False])
+def test_tokenizer_mutants(tmp_path, name, vocab_only):
+    m = dict(L.tokenizer_mutants(tm.TinySpec()))[name]
+    ref = same(tm.write(m, tmp_path, "t"), vocab_only=vocab_only)
+    want = _TOKENIZER_FAILS[name]
+    if want is None:
+        assert ref["outcome"] == "ok"
+    elif want == "aborted":
+        assert ref["outcome"] == "aborted"
+    else:
+        assert (ref["outcome"], ref["message"]) == ("error", want)
