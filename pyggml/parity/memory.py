@@ -192,18 +192,18 @@ def _cells_state(c) -> dict[str, Any]:
         ps = c.pos[cs]
         o = np.lexsort((cs, ps))
         pairs = [[p, q] for p, q in zip(ps[o].tolist(), cs[o].tolist(), strict=True)]
-        seq_pos.append([sq, pairs[0][0], pairs[-1][0], pairs])
-    return {"size": c.size, "used": len(il), "used_min": il[0] if il else 0,
-            "used_max_p1": il[-1] + 1 if il else 0, "has_shift": c.has_shift, "cells": cells,
+        # the bounds as pyggml's own accessors answer them (the pairs are the cells' index)
+        seq_pos.append([sq, c.seq_pos_min(sq), c.seq_pos_max(sq), pairs])
+    # the used counters as pyggml keeps them (not recounted from the cells)
+    return {"size": c.size, "used": c.get_used(), "used_min": c.used_min(),
+            "used_max_p1": c.used_max_p1(), "has_shift": c.has_shift, "cells": cells,
             "seq_pos": seq_pos}
 
 
 def _kv_state(kv: KVCache) -> dict[str, Any]:
     streams = [_cells_state(c) for c in kv.cells]
-    # per-seq min/max from each stream's (pos, cell) index instead of a scan per sequence
-    bounds = [{sq: [lo, hi] for sq, lo, hi, _ in st["seq_pos"]} for st in streams]
     return {"streams": streams,
-            "seq_pos": [bounds[kv.seq_to_stream[s]].get(s, [-1, -1]) for s in range(kv.n_seq_max)],
+            "seq_pos": [[kv.seq_pos_min(s), kv.seq_pos_max(s)] for s in range(kv.n_seq_max)],
             "has_shift": kv.has_shift}
 
 

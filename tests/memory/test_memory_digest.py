@@ -170,3 +170,20 @@ def test_vector_cell_ops_reject_like_the_per_cell_ops():
             continue
         raise AssertionError("expected KVCellsError")
     assert c.pos.tolist() == [-1, 3, -1, -1] and not c.has_shift
+
+
+def test_state_asks_pyggml_accessors(monkeypatch):
+    """The compared state reports what pyggml's own seq_pos_min/max and used counters return
+    (not values recomputed from the cells), so a wrong accessor shows up as a mismatch."""
+    from pyggml.memory import KVCache
+
+    rng = random.Random(3)
+    cfg = pm.random_config(rng)
+    mem = pm.make_memory({"config": {**cfg, "unified": True}, "ops": []})
+    if not isinstance(mem, KVCache):
+        return
+    monkeypatch.setattr(KVCache, "seq_pos_min", lambda self, s: 12345)
+    monkeypatch.setattr(KVCells, "get_used", lambda self: 777)
+    st = pm.state(mem)
+    assert st["seq_pos"][0][0] == 12345
+    assert st["streams"][0]["used"] == 777
