@@ -54,7 +54,8 @@ class Infill(BaseSampler):
             self._keep(cur, is_eog)
             return
         self._combine_prefixes(cur)
-        keep = (cur.p >= f32(0.2)) | is_eog
+        # "p < thold && !is_eog -> drop": a NaN p (an overflowed softmax) is kept
+        keep = ~(cur.p < f32(0.2)) | is_eog
         n_non_eog = int(np.count_nonzero(keep & ~is_eog))
         if n_non_eog == 0:
             if self.end < 0:
@@ -69,7 +70,7 @@ class Infill(BaseSampler):
         self._keep(cur, keep)
         is_eog = is_eog[keep]
         thold = f32(1.0 / (n_non_eog + 1))  # computed in double, stored in a float
-        self._keep(cur, (cur.p >= thold) | is_eog)
+        self._keep(cur, ~(cur.p < thold) | is_eog)
 
     def _combine_prefixes(self, cur: Candidates) -> None:
         # token i0 absorbs (or is absorbed by, when less likely) every token i1 whose piece

@@ -1,14 +1,18 @@
 """The reference tools' default chain and the ``Sampler`` facade.
 
 llama.cpp: common/common.h common_params_sampling (defaults), common/sampling.cpp
-common_sampler_init (chain order: logit-bias if any, then penalties, dry, top-n-sigma, top-k,
-typical, top-p, min-p, xtc, temperature (temp-ext), then dist; mirostat replaces the tail).
+common_sampler_init: logit-bias (user biases plus the vocabulary's suppress tokens at -inf) if
+any, then the ``samplers`` in their order (default: penalties, dry, top-n-sigma, top-k, typical,
+top-p, min-p, xtc, temperature (temp-ext)), then dist (adaptive-p when ``samplers`` names it);
+mirostat replaces everything after logit-bias with temp + mirostat.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -51,38 +55,145 @@ class SamplingParams:
     mirostat_tau: float = 5.0
     mirostat_eta: float = 0.10
     logit_bias: list[tuple[int, float]] = field(default_factory=list)
+    # the samplers between logit-bias and the final pick, in order (common_params_sampling::
+    # samplers, given by name as the tools' --samplers takes them; unknown names are skipped)
+    samplers: list[str] = field(default_factory=lambda: list(DEFAULT_SAMPLERS))
+
+
+DEFAULT_SAMPLERS = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc",
+                    "temperature")
+
+_CANONICAL = ("dry", "top_k", "top_p", "top_n_sigma", "typ_p", "min_p", "temperature", "xtc",
+              "infill", "penalties", "adaptive_p")
+
+
+def _sampler_aliases() -> dict[str, str]:
+    # common/sampling.cpp common_sampler_types_from_names: canonical names, their kebab-case and
+    # no-dash spellings (for names with "_"), and three misc aliases
+    out = {"nucleus": "top_p", "temp": "temperature", "typ": "typ_p"}
+    for name in _CANONICAL:
+        if "_" in name:
+            out[name.replace("_", "-")] = name
+            out[name.replace("_", "")] = name
+        out[name] = name
+    return out
+
+
+_ALIASES = _sampler_aliases()
+
+
+def sampler_types_from_names(names: Sequence[str]) -> list[str]:
+    """Canonical sampler names for ``names`` (case-insensitive, aliases resolved); unknown names
+    are dropped, as the reference does (it logs a warning)."""
+    out = []
+    for name in names:
+        # std::transform(::tolower): ASCII letters only
+        key = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in str(name))
+        if key in _ALIASES:
+            out.append(_ALIASES[key])
+    return out
+
+
+def check_params(p: SamplingParams) -> None:
+    """common_sampler_init's argument checks (it throws std::invalid_argument)."""
+    rep = np.float32(p.penalty_repeat)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = np.float32(1.0) / rep if rep != 0 else np.float32(np.inf)
+    if not np.isfinite(rep) or rep <= 0 or not np.isfinite(inv):
+        raise SamplerError("penalty_repeat must be finite and greater than 0")
+    if not np.isfinite(np.float32(p.penalty_freq)):
+        raise SamplerError("penalty_freq must be finite")
+    if not np.isfinite(np.float32(p.penalty_present)):
+        raise SamplerError("penalty_present must be finite")
+
+
+_TEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _VocabBreakers:
+    """A ``pyggml.vocab.Vocab`` seen as DRY's ``BreakerVocab`` (llama_vocab::detokenize of one
+    token with special pieces, tokenize without specials)."""
+
+    def __init__(self, vocab) -> None:
+        self.v = vocab
+        texts = _TEXTS.get(vocab)
+        if texts is None:  # every token's text, once per vocabulary (DRY scans them all)
+            texts = _TEXTS[vocab] = [
+                vocab.detokenize_bytes([t], remove_special=False, unparse_special=True)
+                for t in range(vocab.n_tokens)]
+        self.texts = texts
+
+    def n_tokens(self) -> int:
+        return self.v.n_tokens
+
+    def token_text(self, token: int) -> bytes:
+        return self.texts[token]
+
+    def tokenize(self, text: bytes) -> list[int]:
+        return self.v.tokenize(text, add_special=False, parse_special=False)
+
+
+def _breaker_vocab(vocab):
+    if vocab is None or callable(getattr(vocab, "token_text", None)):
+        return vocab
+    return _VocabBreakers(vocab)
 
 
 def default_chain(n_vocab: int, params: SamplingParams | None = None, *,
-                  vocab: BreakerVocab | None = None,
+                  vocab: BreakerVocab | Any | None = None,
                   dry_breaker_tokens: Sequence[Sequence[int]] | None = None) -> Chain:
-    """The chain ``common_sampler_init`` builds (without grammar, infill and adaptive-p order
-    options).  DRY breakers: strings tokenized through ``vocab``, or token sequences given
-    directly in ``dry_breaker_tokens``."""
+    """The chain ``common_sampler_init`` builds (without grammar and reasoning budget).
+
+    ``vocab``: a ``pyggml.vocab.Vocab`` (or a ``BreakerVocab``) for what the reference takes
+    from the model's vocabulary: DRY's breaker strings are tokenized through it, its suppress
+    tokens are biased to -inf, and infill reads its EOG tokens.  DRY breakers may instead be
+    given as token sequences in ``dry_breaker_tokens``.  Raises ``SamplerError`` where
+    ``common_sampler_init`` throws (invalid penalties) or asserts (unknown mirostat version)."""
     p = params or SamplingParams()
+    check_params(p)
     chain: list[SamplerProtocol] = []
-    if p.logit_bias:
-        chain.append(si.init_logit_bias(n_vocab, p.logit_bias))
+    biases = list(p.logit_bias) + [(int(t), float("-inf"))
+                                   for t in getattr(vocab, "suppress_tokens", None) or ()]
+    if biases:
+        chain.append(si.init_logit_bias(n_vocab, biases))
     if p.mirostat == 0:
-        if dry_breaker_tokens is not None:
-            dry = si.init_dry_tokens(p.dry_multiplier, p.dry_base, p.dry_allowed_length,
-                                     p.dry_penalty_last_n, dry_breaker_tokens)
-        else:
-            dry = si.init_dry(vocab, p.dry_multiplier, p.dry_base, p.dry_allowed_length,
-                              p.dry_penalty_last_n, p.dry_sequence_breakers)
-        chain += [
-            si.init_penalties(n_vocab, p.penalty_last_n, p.penalty_repeat, p.penalty_freq,
-                              p.penalty_present),
-            dry,
-            si.init_top_n_sigma(p.top_n_sigma),
-            si.init_top_k(p.top_k),
-            si.init_typical(p.typ_p, p.min_keep),
-            si.init_top_p(p.top_p, p.min_keep),
-            si.init_min_p(p.min_p, p.min_keep),
-            si.init_xtc(p.xtc_probability, p.xtc_threshold, p.min_keep, p.seed),
-            si.init_temp_ext(p.temp, p.dynatemp_range, p.dynatemp_exponent),
-            si.init_dist(p.seed),
-        ]
+        use_adaptive_p = False
+        for name in sampler_types_from_names(p.samplers):
+            if name == "dry":
+                if dry_breaker_tokens is not None:
+                    chain.append(si.init_dry_tokens(p.dry_multiplier, p.dry_base,
+                                                    p.dry_allowed_length, p.dry_penalty_last_n,
+                                                    dry_breaker_tokens))
+                else:
+                    chain.append(si.init_dry(_breaker_vocab(vocab), p.dry_multiplier, p.dry_base,
+                                             p.dry_allowed_length, p.dry_penalty_last_n,
+                                             p.dry_sequence_breakers))
+            elif name == "top_k":
+                chain.append(si.init_top_k(p.top_k))
+            elif name == "top_p":
+                chain.append(si.init_top_p(p.top_p, p.min_keep))
+            elif name == "top_n_sigma":
+                chain.append(si.init_top_n_sigma(p.top_n_sigma))
+            elif name == "min_p":
+                chain.append(si.init_min_p(p.min_p, p.min_keep))
+            elif name == "xtc":
+                chain.append(si.init_xtc(p.xtc_probability, p.xtc_threshold, p.min_keep, p.seed))
+            elif name == "typ_p":
+                chain.append(si.init_typical(p.typ_p, p.min_keep))
+            elif name == "temperature":
+                chain.append(si.init_temp_ext(p.temp, p.dynatemp_range, p.dynatemp_exponent))
+            elif name == "infill":
+                if vocab is None or not hasattr(vocab, "eog"):
+                    raise SamplerError("the infill sampler needs the model's vocabulary "
+                                       "(Sampler(n_vocab, vocab=model.vocab, ...))")
+                chain.append(si.init_infill(vocab))
+            elif name == "penalties":
+                chain.append(si.init_penalties(n_vocab, p.penalty_last_n, p.penalty_repeat,
+                                               p.penalty_freq, p.penalty_present))
+            else:  # adaptive_p: like dist it picks the token, so it goes last (once)
+                use_adaptive_p = True
+        chain.append(si.init_adaptive_p(p.adaptive_target, p.adaptive_decay, p.seed)
+                     if use_adaptive_p else si.init_dist(p.seed))
     elif p.mirostat == 1:
         chain += [si.init_temp(p.temp),
                   si.init_mirostat(n_vocab, p.seed, p.mirostat_tau, p.mirostat_eta, 100)]
@@ -100,12 +211,13 @@ _PARAM_NAMES = {f.name for f in fields(SamplingParams)}
 class Sampler:
     """A sampler chain with ``sample(logits) -> token``.
 
-    ``Sampler(n_vocab, **params)``: the reference tools' default chain, keyword arguments as in
-    ``SamplingParams`` (reference defaults).  ``Sampler.chain([...])``: an explicit chain of
-    samplers from ``pyggml.sampling.init_*``.
+    ``Sampler(n_vocab, **params)``: the chain the reference tools build (common_sampler_init),
+    keyword arguments as in ``SamplingParams`` (reference defaults); pass ``vocab=model.vocab``
+    for what the reference takes from the model (DRY breakers, suppress tokens, infill).
+    ``Sampler.chain([...])``: an explicit chain of samplers from ``pyggml.sampling.init_*``.
     """
 
-    def __init__(self, n_vocab: int, *, vocab: BreakerVocab | None = None,
+    def __init__(self, n_vocab: int, *, vocab: BreakerVocab | Any | None = None,
                  dry_breaker_tokens: Sequence[Sequence[int]] | None = None, **params) -> None:
         unknown = set(params) - _PARAM_NAMES
         if unknown:
@@ -165,6 +277,7 @@ class Sampler:
         view.flags.writeable = False
         cur = Candidates(cache[0], view, cache[1], identity_ids=True)
         self._chain.apply(cur)
+        self.last = cur  # the candidate array this pick left (common_sampler_get_candidates)
         if not 0 <= cur.selected < cur.size:
             raise SamplerError(f"the sampler chain selected no token (selected={cur.selected}, "
                              f"size={cur.size}); end the chain with dist, greedy or mirostat")

@@ -48,6 +48,24 @@ void * ps_sampler_init_dry_testing(float multiplier, float base, int32_t allowed
                                    const int32_t * lengths, size_t n_breakers);
 void   ps_libm_f32(int op, const float * x, float * y, size_t n);
 
+// the reference tools' sampler (probe_common_sampling.cpp, common/sampling.cpp). A host is a model
+// plus a context that decoded one token (its logits row is overwritten before each sample).
+// ps_csmpl_new: common_sampler_init from common_params_sampling fields as JSON (NULL when it
+// threw: *json = {"exception": what(), "type": its class}); ps_csmpl_chain: its llama_sampler
+// chain (borrowed).
+void *   ps_csmpl_host_new(const char * model_path, char ** json);
+void     ps_csmpl_host_free(void * host);
+void *   ps_csmpl_new(void * host, const char * params_json, char ** json);
+void     ps_csmpl_free(void * smpl);
+void *   ps_csmpl_clone(void * smpl);
+void     ps_csmpl_reset(void * smpl);
+void *   ps_csmpl_chain(void * smpl);
+uint32_t ps_csmpl_seed(void * smpl);
+void     ps_csmpl_accept(void * smpl, int32_t token, int is_generated);
+int32_t  ps_csmpl_sample(void * smpl, void * host, const float * logits, int64_t * selected);
+int64_t  ps_csmpl_candidates(void * smpl, int32_t * ids, float * logits, float * p, int64_t cap,
+                             int * sorted);
+
 // grammar (src/llama-grammar.cpp): results are JSON (free with ps_free).
 int    ps_grammar_parse(const char * src, char ** json);
 void * ps_grammar_init(void * model, const char * src, const char * root, int lazy,
