@@ -16,9 +16,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import TemplateError
 from .caps import Caps, caps_of
 from .template import DEFAULT_TIMEOUT, Part, Rendered, Template, normalize_parts
+from .values import EngineError, TemplateInputError
 
 # llama.cpp: common/chat.cpp CHATML_TEMPLATE_SRC (used for an empty template or "chatml")
 CHATML_TEMPLATE = (
@@ -63,9 +63,10 @@ def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     out = []
     for m in messages:
         if not isinstance(m, Mapping):
-            raise TemplateError(f"Failed to parse messages: Expected 'message' to be an object, got {m!r}")
+            raise TemplateInputError(
+                f"Failed to parse messages: Expected 'message' to be an object, got {m!r}")
         if "role" not in m:
-            raise TemplateError(f"Failed to parse messages: Missing 'role' in message: {m!r}")
+            raise TemplateInputError(f"Failed to parse messages: Missing 'role' in message: {m!r}")
         msg: dict[str, Any] = {"role": _string(m["role"], "role")}
         content = ""
         parts: list[dict[str, str]] = []
@@ -76,23 +77,24 @@ def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
             elif isinstance(c, list):
                 for p in c:
                     if not isinstance(p, Mapping) or "type" not in p:
-                        raise TemplateError(f"Failed to parse messages: Missing content part type: {p!r}")
+                        raise TemplateInputError(
+                            f"Failed to parse messages: Missing content part type: {p!r}")
                     if p["type"] not in ("text", "media_marker"):
-                        raise TemplateError("Failed to parse messages: Unsupported content part type: "
+                        raise TemplateInputError("Failed to parse messages: Unsupported content part type: "
                                             f"{p['type']!r}")
                     parts.append({"type": p["type"], "text": _string(p.get("text"), "text")})
             elif c is not None:
-                raise TemplateError("Failed to parse messages: Invalid 'content' type: "
+                raise TemplateInputError("Failed to parse messages: Invalid 'content' type: "
                                     "expected string or array")
         calls = []
         for tc in m.get("tool_calls") or []:
             if not isinstance(tc, Mapping) or tc.get("type") != "function" or "function" not in tc:
-                raise TemplateError(f"Failed to parse messages: Unsupported tool call: {tc!r}")
+                raise TemplateInputError(f"Failed to parse messages: Unsupported tool call: {tc!r}")
             fn = tc["function"]
             if "name" not in fn:
-                raise TemplateError(f"Failed to parse messages: Missing tool call name: {tc!r}")
+                raise TemplateInputError(f"Failed to parse messages: Missing tool call name: {tc!r}")
             if "arguments" not in fn:
-                raise TemplateError(f"Failed to parse messages: Missing tool call arguments: {tc!r}")
+                raise TemplateInputError(f"Failed to parse messages: Missing tool call arguments: {tc!r}")
             args = fn["arguments"]
             # common_json::dump(): compact separators, non-ASCII kept
             if not isinstance(args, str):
@@ -103,9 +105,9 @@ def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                 call["id"] = _string(tc["id"], "id")
             calls.append(call)
         if "content" not in m and "tool_calls" not in m:
-            raise TemplateError("Failed to parse messages: Expected 'content' or 'tool_calls'")
+            raise TemplateInputError("Failed to parse messages: Expected 'content' or 'tool_calls'")
         if content and parts:
-            raise TemplateError("Cannot specify both content and content_parts")
+            raise TemplateInputError("Cannot specify both content and content_parts")
         if content:
             msg["content"] = content
         elif parts:
@@ -127,7 +129,7 @@ def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 
 def _string(v: Any, what: str) -> str:
     if not isinstance(v, str):
-        raise TemplateError(f"Failed to parse messages: '{what}' must be a string, got {v!r}")
+        raise TemplateInputError(f"Failed to parse messages: '{what}' must be a string, got {v!r}")
     return v
 
 
@@ -178,10 +180,10 @@ def parse_tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any
     out = []
     for t in tools:
         if not isinstance(t, Mapping) or t.get("type") != "function" or "function" not in t:
-            raise TemplateError(f"Failed to parse tools: unsupported tool {t!r}")
+            raise TemplateInputError(f"Failed to parse tools: unsupported tool {t!r}")
         fn = t["function"]
         if "name" not in fn:
-            raise TemplateError(f"Failed to parse tools: missing function name in {t!r}")
+            raise TemplateInputError(f"Failed to parse tools: missing function name in {t!r}")
         out.append({"type": "function", "function": {
             "name": fn["name"], "description": fn.get("description", ""),
             "parameters": copy.deepcopy(fn.get("parameters", {}))}})
@@ -231,7 +233,7 @@ def prepare(template: str, messages: Sequence[Mapping[str, Any]], *, add_generat
                     try:
                         tc["function"]["arguments"] = json.loads(tc["function"]["arguments"])
                     except ValueError as e:
-                        raise TemplateError(f"Failed to parse tool call arguments as JSON: {e}") from None
+                        raise EngineError(f"Failed to parse tool call arguments as JSON: {e}") from None
     t = time.localtime(time.time() if now is None else now)
     extra_ctx: dict[str, Any] = {"datetime": time.strftime("%b %d %Y", t),
                                  "date_string": time.strftime("%d %b %Y", t)}
@@ -239,7 +241,7 @@ def prepare(template: str, messages: Sequence[Mapping[str, Any]], *, add_generat
         try:
             extra_ctx[k] = json.loads(v)  # values are JSON text, as in the reference
         except (TypeError, ValueError) as e:
-            raise TemplateError(f"chat_template_kwargs[{k!r}] is not JSON text: {e}") from None
+            raise EngineError(f"chat_template_kwargs[{k!r}] is not JSON text: {e}") from None
     extra_ctx.update(extra or {})
     # llama.cpp: common_chat_template_direct_apply_impl
     inp: dict[str, Any] = {"messages": normalize(msgs, caps), "bos_token": bos_token, "eos_token": eos_token,
@@ -376,7 +378,7 @@ def _json_or_raw(s: str) -> Any:
 def _text_of(m: Mapping[str, Any]) -> str:
     c = m.get("content")
     if not isinstance(c, str):
-        raise TemplateError("cannot merge a system message with typed content (the reference throws)")
+        raise EngineError("cannot merge a system message with typed content (the reference throws)")
     return c
 
 

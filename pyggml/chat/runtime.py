@@ -24,6 +24,7 @@ from .values import (
     Kwarg,
     NotImplementedInEngine,
     Obj,
+    TemplateSandboxError,
     Undefined,
     as_bool,
     as_float,
@@ -51,21 +52,27 @@ from .values import (
 class BudgetExceeded(TemplateError):
     """Rendering ran past its time or size budget (pyggml's guard; the reference has none)."""
 
+    kind = "budget"
+
 
 class Budget:
-    """Time and size limits of one render, checked at every statement and loop step."""
+    """Time and size limits of one render, checked at every statement and loop step.
+
+    The time is the rendering thread's CPU time (``time.thread_time``), not the wall clock: a
+    render gets the same budget on an idle machine and on a loaded one, so whether a template
+    renders does not depend on what else the machine is doing."""
 
     __slots__ = ("deadline", "max_bytes", "max_items", "_tick")
 
     def __init__(self, timeout: float, max_bytes: int, max_items: int) -> None:
-        self.deadline = time.monotonic() + timeout
+        self.deadline = time.thread_time() + timeout
         self.max_bytes = max_bytes
         self.max_items = max_items
         self._tick = 0
 
     def step(self) -> None:
         self._tick += 1
-        if (self._tick & 63) == 0 and time.monotonic() > self.deadline:
+        if (self._tick & 63) == 0 and time.thread_time() > self.deadline:
             raise BudgetExceeded("template rendering exceeded its time budget")
 
     def charge(self, items: int) -> None:
@@ -744,7 +751,7 @@ def _refuse_dunder(name: str) -> None:
     """pyggml's SSTI guard: names like ``__class__`` never reach a value (the reference would
     answer them with undefined; no real template uses them)."""
     if name.startswith("__") and name.endswith("__") or name in ("mro", "func_globals", "gi_frame"):
-        raise TemplateError(f"access to {name!r} is refused (template sandbox)")
+        raise TemplateSandboxError(f"access to {name!r} is refused (template sandbox)")
 
 
 # node class -> Runtime method (x_<NodeName>)

@@ -54,10 +54,10 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import TemplateError
-from .runtime import Budget, Context, Root, Runtime, gather
-from .values import JStr, from_json
+from .runtime import Budget, BudgetExceeded, Context, Root, Runtime, gather
+from .values import JStr, TemplateInputError, TemplateInternalError, TemplateSyntaxError, from_json
 
-DEFAULT_TIMEOUT = 1.0            # seconds per render
+DEFAULT_TIMEOUT = 1.0            # CPU seconds per render (thread time)
 DEFAULT_MAX_BYTES = 16 << 20     # largest string a render may build
 DEFAULT_MAX_ITEMS = 1 << 20      # largest list/range a render may build
 
@@ -145,7 +145,7 @@ def prelex(source: str) -> str:
         if kind == "#":
             close = src.find("#}", pos + 2)
             if close < 0:
-                raise TemplateError("missing end of comment tag")
+                raise TemplateSyntaxError("missing end of comment tag")
             pos = close + 2
             continue
         pos += 2
@@ -155,7 +155,7 @@ def prelex(source: str) -> str:
         depth = 0
         while True:
             if pos >= n:
-                raise TemplateError("unexpected end of template inside a tag")
+                raise TemplateSyntaxError("unexpected end of template inside a tag")
             c = src[pos]
             if c in "'\"":
                 close = pos + 1
@@ -198,15 +198,15 @@ def _check_syntax(body: str, kind: str) -> None:
     code = _STRINGS.sub("''", body)
     # numbers are digits[.digits] only (lexer.cpp consume_numeric): no 1e5, no 1_000
     if _BAD_NUMBER.search(code):
-        raise TemplateError("template syntax error: numeric literal the reference does not accept")
+        raise TemplateSyntaxError("template syntax error: numeric literal the reference does not accept")
     # no // or ** operators, no trailing comma before ")" (f(a,), (1,))
     if _BAD_OPERATOR.search(code):
-        raise TemplateError("template syntax error: operator the reference does not accept")
+        raise TemplateSyntaxError("template syntax error: operator the reference does not accept")
     if kind == "%":
         word = code.split(None, 1)[0] if code.split() else ""
         word = re.match(r"[A-Za-z_]*", word).group()  # type: ignore[union-attr]
         if word not in _STATEMENTS:
-            raise TemplateError(f"template syntax error: unknown statement {word!r}")
+            raise TemplateSyntaxError(f"template syntax error: unknown statement {word!r}")
 
 
 def _text(text: str) -> str:
@@ -254,14 +254,14 @@ class Template:
 
     def __init__(self, source: str) -> None:
         if not isinstance(source, str):
-            raise TemplateError(f"template source must be a str, got {type(source).__name__}")
+            raise TemplateInputError(f"template source must be a str, got {type(source).__name__}")
         self.source = source
         try:
             self.ast = _environment().parse(prelex(source))
         except jinja2.TemplateSyntaxError as e:
-            raise TemplateError(f"template syntax error: {e}") from None
+            raise TemplateSyntaxError(f"template syntax error: {e}") from None
         except RecursionError:
-            raise TemplateError("template nests too deeply") from None
+            raise BudgetExceeded("template nests too deeply") from None
 
     @staticmethod
     def compile(source: str) -> Template:
@@ -285,10 +285,12 @@ class Template:
         except TemplateError:
             raise
         except RecursionError:
-            raise TemplateError("template recursion too deep") from None
-        except (ArithmeticError, ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
-            # a failure our mirror does not model explicitly: still a template error
-            raise TemplateError(f"template error: {type(e).__name__}: {e}") from None
+            raise BudgetExceeded("template recursion too deep") from None
+        except (ArithmeticError, ValueError, TypeError, IndexError, KeyError, OverflowError,
+                AttributeError) as e:
+            # a failure our mirror does not model (a pyggml bug): still a TemplateError for the
+            # caller, of kind "internal" so that parity never takes it for the reference's error
+            raise TemplateInternalError(f"template error: {type(e).__name__}: {e}") from None
         parts: list[tuple[str, bool]] = []
         gather(results, parts)
         return Rendered(tuple(Part(t, f) for t, f in _merge_like_reference(parts)))

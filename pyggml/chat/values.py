@@ -25,9 +25,42 @@ from typing import Any
 
 from ..errors import TemplateError
 
+# Every TemplateError raised by pyggml.chat says which kind of failure it is (``kind``), so that
+# parity compares kinds: "parse" (the reference's lexer/parser throws), "runtime" (its runtime
+# throws; the message is the reference's own text), "input" (variables/messages that are not
+# JSON-like), and pyggml's own guards the reference does not have: "budget" (time, size,
+# nesting), "sandbox" (a refused name), "internal" (a Python exception inside the renderer,
+# which is a bug).  A TemplateError without a kind is unclassified.
+
+
+class TemplateSyntaxError(TemplateError):
+    """The template does not parse (the reference's lexer or parser throws)."""
+
+    kind = "parse"
+
+
+class TemplateInputError(TemplateError):
+    """Variables or messages the chat layer cannot take."""
+
+    kind = "input"
+
+
+class TemplateInternalError(TemplateError):
+    """A Python exception inside the renderer (a pyggml bug, reported as a TemplateError)."""
+
+    kind = "internal"
+
+
+class TemplateSandboxError(TemplateError):
+    """A name the sandbox refuses (pyggml's guard; the reference has none)."""
+
+    kind = "sandbox"
+
 
 class EngineError(TemplateError):
     """A runtime error of the template (the reference throws std::runtime_error)."""
+
+    kind = "runtime"
 
 
 class NotImplementedInEngine(EngineError):
@@ -451,10 +484,10 @@ def from_json(j: Any, mark_input: bool) -> Any:
         out = Obj()
         for k, x in j.items():
             if not isinstance(k, str):
-                raise TemplateError(f"object keys must be strings, got {type(k).__name__}")
+                raise TemplateInputError(f"object keys must be strings, got {type(k).__name__}")
             obj_insert(out, mk(k), from_json(x, mark_input))
         return out
-    raise TemplateError(f"unsupported value of type {type(j).__name__} in template variables")
+    raise TemplateInputError(f"unsupported value of type {type(j).__name__} in template variables")
 
 
 # Python's dict equality already matches the reference's object-key equivalence

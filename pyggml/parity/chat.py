@@ -4,14 +4,23 @@ Chat level: ``pyggml.chat.apply_template`` vs ``common_chat_templates_apply`` (t
 
 Engine level: ``pyggml.chat.render`` vs the reference's Jinja engine (``ps_jinja_render``, the
 pipeline of tests/test-jinja.cpp), comparing the rendered text and the per-character input mask
-(parts with empty pieces dropped and neighbours merged).  Where the reference raises, pyggml
-must raise (``{"error": True}`` on both sides).  Also engine cases of our own (``ENGINE_CASES``) and the
-reference's tests/test-jinja.cpp cases, ported (``chat_cases.py``).
+(parts with empty pieces dropped and neighbours merged).  Also engine cases of our own
+(``ENGINE_CASES``) and the reference's tests/test-jinja.cpp cases, ported (``chat_cases.py``).
+
+Where the reference raises, pyggml must raise the same kind of error (``error_ours`` /
+``error_reference``): "parse" where the reference's lexer or parser threw (the step of the
+pipeline that threw, reported by the probe; the texts differ, since pyggml parses with
+jinja2), "runtime" where its runtime threw, with the reference's own message (the text after
+the "While executing ... Error: " frame the runtime adds, and after the chat layer's "Unable to
+generate parser ..." prefix), "input" where the chat layer refused the messages or tools.
+pyggml's own guards (budgets, the sandbox) and any Python exception inside pyggml (even one
+wrapped as a TemplateError of kind "internal") never match a reference outcome.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,14 +205,47 @@ def _templates() -> list[Path]:
     return files
 
 
+# the frame statement::execute puts around a runtime error (common/jinja/runtime.cpp), with
+# and without the template source
+_RUNTIME_FRAME = re.compile(r"\n-{12}\nWhile executing .*? in source:\n[^\n]*\n[^\n]*\nError: (.*)\Z"
+                            r"|\nError executing \S+ at position \d+: (.*)\Z", re.S)
+_CHAT_PARSER_PREFIX = "Unable to generate parser for this template. Automatic parser generation failed: "
+
+
+def reference_message(what: str) -> str:
+    """The reference's own error text inside the frames its runtime and chat layer add."""
+    what = what.removeprefix(_CHAT_PARSER_PREFIX)
+    m = _RUNTIME_FRAME.match(what)
+    return (m.group(1) if m.group(1) is not None else m.group(2)) if m else what
+
+
+def error_reference(stage: str, what: str) -> dict[str, Any]:
+    """The outcome of a reference error: its kind from the stage that threw (ps_jinja_render:
+    lex/parse/vars/runtime; ps_chat_apply_common: inputs/init/apply)."""
+    if stage in ("lex", "parse", "init"):
+        return {"error": "parse", "message": None}
+    if stage == "inputs":
+        return {"error": "input", "message": what}
+    return {"error": "runtime", "message": reference_message(what)}
+
+
+def error_ours(e: BaseException) -> dict[str, Any]:
+    """The outcome of a pyggml error (``kind`` of pyggml.chat's TemplateError subclasses)."""
+    from ..errors import TemplateError
+
+    if not isinstance(e, TemplateError):
+        return {"error": "python-exception", "message": f"{type(e).__name__}: {e}"}
+    kind = getattr(e, "kind", "unclassified")
+    return {"error": kind, "message": None if kind == "parse" else str(e)}
+
+
 def engine_outcome_ours(template: str, variables: dict[str, Any]) -> dict[str, Any]:
     from ..chat.template import render
-    from ..errors import TemplateError
 
     try:
         r = render(template, variables, timeout=60.0)
-    except TemplateError:
-        return {"error": True}
+    except Exception as e:  # noqa: BLE001 (every exception is an outcome; only some can match)
+        return error_ours(e)
     return {"parts": [[t, f] for t, f in r.mask()]}
 
 
@@ -213,7 +255,7 @@ def engine_outcome_reference(template: str, variables: dict[str, Any]) -> dict[s
 
     res = ref.jinja_render(template, variables)
     if not res["ok"]:
-        return {"error": True}
+        return error_reference(res.get("stage", "?"), res["error"])
     return {"parts": [[t, f] for t, f in normalize_parts(res["parts"])]}
 
 
@@ -265,29 +307,40 @@ def template_cases(opts: Options) -> Iterator[Case]:
                        engine_outcome_reference(source, v))
 
 
-def chat_outcome_ours(template: str, conv: str, gen: bool) -> dict[str, Any]:
+def apply_outcome_ours(template: str, messages: list[dict[str, Any]], gen: bool,
+                       tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``pyggml.chat.apply_template``'s prompt or error (bos "<s>", eos "</s>")."""
     from ..chat import apply_template
-    from ..errors import TemplateError
 
-    tools = _TOOLS if conv in _WITH_TOOLS else None
     try:
-        r = apply_template(template, CONVERSATIONS[conv], gen, tools, "<s>", "</s>", timeout=60.0)
-    except TemplateError:
-        return {"error": True}
+        r = apply_template(template, messages, gen, tools, "<s>", "</s>", timeout=60.0)
+    except Exception as e:  # noqa: BLE001 (every exception is an outcome; only some can match)
+        return error_ours(e)
     return {"prompt": r.text}
 
 
-def chat_outcome_reference(template: str, conv: str, gen: bool) -> dict[str, Any]:
+def apply_outcome_reference(template: str, messages: list[dict[str, Any]], gen: bool,
+                            tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``common_chat_templates_apply``'s prompt or error, in ``apply_outcome_ours``' shape."""
     from ..reference import chat as ref
 
-    inputs: dict[str, Any] = {"messages": CONVERSATIONS[conv], "add_generation_prompt": gen,
+    inputs: dict[str, Any] = {"messages": messages, "add_generation_prompt": gen,
                               "bos_token": "<s>", "eos_token": "</s>"}
-    if conv in _WITH_TOOLS:
-        inputs["tools"] = _TOOLS
+    if tools is not None:
+        inputs["tools"] = tools
     res = ref.chat_apply(template, inputs)
     if not res["ok"]:
-        return {"error": True}
+        return error_reference(res.get("stage", "?"), res["error"])
     return {"prompt": res["prompt"]}
+
+
+def chat_outcome_ours(template: str, conv: str, gen: bool) -> dict[str, Any]:
+    return apply_outcome_ours(template, CONVERSATIONS[conv], gen, _TOOLS if conv in _WITH_TOOLS else None)
+
+
+def chat_outcome_reference(template: str, conv: str, gen: bool) -> dict[str, Any]:
+    return apply_outcome_reference(template, CONVERSATIONS[conv], gen,
+                                   _TOOLS if conv in _WITH_TOOLS else None)
 
 
 def chat_cases(opts: Options) -> Iterator[Case]:

@@ -51,10 +51,11 @@ RUNAWAY = [
 
 @pytest.mark.parametrize("payload", RUNAWAY)
 def test_runaway_renders_stop_within_about_a_second(payload):
-    t0 = time.monotonic()
+    # the budget is CPU time (1 s), so is the check: the machine's load changes neither
+    t0 = time.thread_time()
     with pytest.raises(TemplateError):
         render(payload, {})
-    assert time.monotonic() - t0 < 3.0  # 1 s budget, slack for a loaded CI machine
+    assert time.thread_time() - t0 < 2.0
 
 
 def test_input_is_never_code():
