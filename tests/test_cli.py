@@ -25,7 +25,24 @@ def test_parity_report_and_json(tmp_path, capsys):
     data = json.loads(out.read_text())
     report = data["components"][0]
     assert report["component"] == "gguf" and report["cases"] == 5
-    assert rc == (0 if report["mismatches"] == 0 else 1)
+    assert report["mismatches"] == 0 and report["first_mismatch"] is None, report
+    assert rc == 0
+
+
+def test_a_mismatch_fails_the_run(tmp_path, capsys, monkeypatch):
+    # a component whose one case differs: exit status 1, the mismatch counted and pinpointed
+    import sys
+    import types
+
+    fake = types.ModuleType("pyggml_fake_component")
+    fake.cases = lambda opts: iter([parity.Case("same", 1, 1), parity.Case("differs", {"x": 1}, {"x": 2})])
+    monkeypatch.setitem(sys.modules, "pyggml_fake_component", fake)
+    monkeypatch.setitem(parity.COMPONENTS, "fake", "pyggml_fake_component")
+    out = tmp_path / "r.json"
+    assert main(["parity", "fake", "--json", str(out)]) == 1
+    report = json.loads(out.read_text())["components"][0]
+    assert (report["cases"], report["mismatches"]) == (2, 1)
+    assert report["first_mismatch"] == "differs: $.x: pyggml 1 != reference 2"
 
 
 def test_first_difference_pinpoints_the_path():

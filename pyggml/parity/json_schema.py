@@ -11,6 +11,7 @@ warning line, or the error message (``pyggml.reference.json_schema.outcome``).  
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +26,18 @@ N_FULL = 20_000
 
 # A schema pyggml refuses as too deep (reason "too-deep": unbounded nesting, or an allOf that
 # inlines its own properties through a $ref) is one the reference recurses on until its C stack
-# overflows: compared as this outcome, the reference side run in a throwaway worker.
+# overflows: compared as this outcome, the reference side run in a throwaway worker.  Only a
+# death by SIGSEGV (the stack overflow) is this outcome; any other death of the worker (an
+# abort, a kill, a Python error) is reported as itself and cannot match.
 CRASH = "<no result: stack exhausted>"
+
+
+def _worker_death(r: dict[str, Any]) -> dict[str, Any]:
+    """The outcome of a reference worker that died (``pyggml.reference.isolated`` result)."""
+    sig = r.get("signal")
+    if sig == signal.SIGSEGV and r.get("exit_code", -sig) == -sig:
+        return {"ok": False, "error": CRASH}
+    return {"ok": False, "error": f"<worker died: signal/exit {sig}>", "stderr": r.get("stderr", "")[-300:]}
 
 
 def ours(schema_text: str | bytes) -> dict[str, Any]:
@@ -57,7 +68,7 @@ def build_pair(schema_text: str, name: str, dotall: bool) -> tuple[dict[str, Any
         from ..reference.isolated import call
 
         r = call("json_schema.build_outcome", schema_text, name, dotall)
-        return o, ({"ok": False, "error": CRASH} if isinstance(r, dict) and r.get("aborted") else r)
+        return o, (_worker_death(r) if isinstance(r, dict) and r.get("aborted") else r)
     from ..reference.json_schema import build_outcome
 
     return o, build_outcome(schema_text, name, dotall)
@@ -75,7 +86,7 @@ def reference(schema_text: str | bytes, isolated: bool = False) -> dict[str, Any
 
     out = call("json_schema.outcome", schema_text)
     if isinstance(out, dict) and out.get("aborted"):
-        return {"ok": False, "error": CRASH}
+        return _worker_death(out)
     return out
 
 

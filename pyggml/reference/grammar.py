@@ -215,6 +215,18 @@ def session(src: bytes | str, root: str, steps: Sequence[Step]) -> dict[str, Any
     return res
 
 
+def init_outcome(src: bytes | str, root: str = "root") -> dict[str, Any]:
+    """llama_grammar_init_impl without a vocab: whether it returned a grammar, and the C++
+    exception it threw if any (e.g. ``std::bad_alloc`` under a memory limit)."""
+    g = Grammar(src, root)
+    try:
+        exc = g.info.get("exception")
+        text = None if exc is None else uncanon_str(exc)
+        return {"ok": g.ok, "exception": text.decode("utf-8", "replace") if isinstance(text, bytes) else text}
+    finally:
+        g.close()
+
+
 def vocab_pieces(model: Any) -> tuple[list[bytes], list[bool]]:
     """Every token's piece and EOG flag as llama_grammar_apply_impl reads them."""
     out = ffi.new("char **")
@@ -225,15 +237,26 @@ def vocab_pieces(model: Any) -> tuple[list[bytes], list[bool]]:
 
 
 # --- one-shot subprocess for grammars that crash or hang the reference ------------------------
-def isolated_call(func: str, *args: Any, timeout: float = 5.0, mem_mb: int = 2048) -> Any:
+def isolated_call(func: str, *args: Any, timeout: float = 5.0, mem_mb: int = 2048,
+                  cpu_s: int | None = None) -> Any:
     """Run ``pyggml.reference.grammar.<func>(*args)`` in a fresh child with a time limit and an
-    address-space limit; returns its result or ``{"abnormal": "timeout" | "signal N" | ...}``."""
+    address-space limit; returns its result or ``{"abnormal": "timeout" | "signal N" | ...}``.
+
+    ``cpu_s``: a CPU-time limit instead (RLIMIT_CPU: the child dies by SIGXCPU, "signal 24"),
+    which does not depend on how loaded the machine is; ``timeout`` then only guards the wall
+    clock against a child that blocks without computing."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # no gdb backtrace on an abort (a debugger under the address-space limit crashes and
+    # leaves its core file behind), and no core files of the child either
+    env["GGML_NO_BACKTRACE"] = "1"
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if cpu_s is not None:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
 
     try:
         proc = subprocess.run([sys.executable, "-m", "pyggml.reference.grammar"],

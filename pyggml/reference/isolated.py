@@ -94,7 +94,10 @@ class Worker:
                 self._proc = None
                 for pipe in (proc.stdin, proc.stdout):
                     pipe.close()
-                return {"aborted": True, "signal": -rc if rc < 0 else rc, "stderr": self._tail()}
+                # exit_code: the raw status (negative: killed by that signal; "signal" alone
+                # cannot tell a signal from an exit status of the same number)
+                return {"aborted": True, "signal": -rc if rc < 0 else rc, "exit_code": rc,
+                        "stderr": self._tail()}
             if kind == "exc":
                 raise RuntimeError(f"reference worker: {value}")
             return value

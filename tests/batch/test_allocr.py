@@ -55,16 +55,33 @@ def test_init_rejections(entries, mem, reason):
     assert e.value.message.startswith("init: ")
 
 
+def _accepted_like_the_reference(entries, mem=None):
+    """init accepts the batch on both sides, and every split of it is the reference's."""
+    from pyggml.parity import batch as pb
+    from pyggml.parity import first_difference
+    from pyggml.reference import batch as ref
+
+    a = _init(_embd_batch(entries, mem=PosRanges(mem) if mem else None))
+    spec = pb._seq_batch(entries, mem=[[s, lo, hi] for s, (lo, hi) in mem.items()] if mem else None)
+    ours, theirs = pb.ours(spec), ref.run(spec)
+    assert first_difference(ours, theirs) is None, first_difference(ours, theirs)
+    assert theirs["init"] is True and a.n_tokens == theirs["n_tokens"]
+    return a, theirs
+
+
 def test_incompatible_sets_check_never_fires():
     # every set of seq s contains s, so the reference's intersection is never empty: the
     # "incompatible sequence sets" error is unreachable (its own comment's example is accepted)
-    _init(_embd_batch([(0, [0, 1, 2], False), (0, [0, 1], False), (0, [1, 2], False)]))
+    _accepted_like_the_reference([(0, [0, 1, 2], False), (0, [0, 1], False), (0, [1, 2], False)])
 
 
-def test_equal_positions_and_continuation_are_accepted():
-    _init(_embd_batch([(0, [0], False), (0, [0], False), (1, [0], True)]))
-    _init(_embd_batch([(10, [0], False), (11, [0], True)], mem=PosRanges({0: (0, 9)})))
-    _init(_embd_batch([(6, [0, 1], True)], mem=PosRanges({0: (0, 5), 1: (0, 5)})))
+@pytest.mark.parametrize(("entries", "mem"), [
+    ([(0, [0], False), (0, [0], False), (1, [0], True)], None),
+    ([(10, [0], False), (11, [0], True)], {0: (0, 9)}),
+    ([(6, [0, 1], True)], {0: (0, 5), 1: (0, 5)}),
+])
+def test_equal_positions_and_continuation_are_accepted(entries, mem):
+    _accepted_like_the_reference(entries, mem)
 
 
 def test_split_simple_chunks_and_out_ids():

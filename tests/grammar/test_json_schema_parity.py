@@ -140,6 +140,27 @@ def test_stack_exhausting_schemas_match_isolated_reference():
         assert ours == theirs == {"ok": False, "error": js.CRASH}
 
 
+def test_only_a_stack_overflow_matches_too_deep(monkeypatch):
+    """A worker that died any other way (an abort, a kill, an exit status of 11) is not the
+    reference's stack overflow, so it cannot match pyggml's "too-deep"."""
+    import signal
+
+    from pyggml.reference import isolated
+
+    text = json.dumps(STACK_EXHAUSTING_SCHEMAS[0])
+    deaths = {"segv": {"aborted": True, "signal": signal.SIGSEGV, "exit_code": -signal.SIGSEGV},
+              "abort": {"aborted": True, "signal": signal.SIGABRT, "exit_code": -signal.SIGABRT},
+              "kill": {"aborted": True, "signal": signal.SIGKILL, "exit_code": -signal.SIGKILL},
+              "exit11": {"aborted": True, "signal": 11, "exit_code": 11}}
+    for kind, death in deaths.items():
+        monkeypatch.setattr(isolated, "call", lambda *a, death=death, **k: dict(death, stderr=""))
+        ours, theirs = js.pair(text)
+        assert ours == {"ok": False, "error": js.CRASH}
+        assert (ours == theirs) == (kind == "segv"), (kind, theirs)
+        ours_b, theirs_b = js.build_pair(text, "root", False)
+        assert (ours_b == theirs_b) == (kind == "segv"), (kind, theirs_b)
+
+
 def test_build_grammar_path():
     """build_grammar's add_schema under several rule names, with and without dotall."""
     for i, text in enumerate(generated_texts(3, 120)):

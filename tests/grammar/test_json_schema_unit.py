@@ -113,11 +113,12 @@ def test_nlohmann_dump():
 
 
 def _quick(fn, limit: float = 2.0):
-    t0 = time.perf_counter()
+    # CPU time of this thread: the bound holds on a loaded machine too
+    t0 = time.thread_time()
     try:
         return fn()
     finally:
-        assert time.perf_counter() - t0 < limit
+        assert time.thread_time() - t0 < limit
 
 
 @pytest.mark.parametrize(
