@@ -80,22 +80,22 @@ class Context:
         self.outputs = Outputs(
             n_vocab=self.n_vocab,
             n_embd=hp.n_embd,
-            n_batch=d.n_batch,
+            n_batch=d.sizes.n_batch,
             n_seq_max=self.params.n_seq_max,
             has_embd=self.params.embeddings,
         )
         self.outputs.reserve(self.params.n_seq_max)
         # memory: the cells (KVCache) and their tensors
         self.kv = KVCache(
-            kv_size=d.kv_size, n_seq_max=max(1, self.params.n_seq_max), unified=self.params.kv_unified
+            kv_size=d.sizes.kv_size, n_seq_max=max(1, self.params.n_seq_max), unified=self.params.kv_unified
         )
         self.kvt = KVTensors(
             n_layer=hp.n_layer,
             n_embd_head_k=hp.n_embd_head_k,
             n_embd_head_v=hp.n_embd_head_v,
             n_head_kv=hp.n_head_kv[0],
-            kv_size=d.kv_size,
-            n_stream=d.n_stream,
+            kv_size=d.sizes.kv_size,
+            n_stream=d.sizes.n_stream,
             type_k=d.type_k,
             type_v=d.type_v,
             v_trans=d.v_trans,
@@ -118,15 +118,15 @@ class Context:
     # ------------------------------------------------------------------ properties
     @property
     def n_ctx(self) -> int:
-        return self.derived.n_ctx
+        return self.derived.sizes.n_ctx
 
     @property
     def n_batch(self) -> int:
-        return self.derived.n_batch
+        return self.derived.sizes.n_batch
 
     @property
     def n_ubatch(self) -> int:
-        return self.derived.n_ubatch
+        return self.derived.sizes.n_ubatch
 
     @property
     def n_seq_max(self) -> int:
@@ -346,23 +346,10 @@ class Context:
         lib.ggml_set_input(k_shift)
         freqs = self.model._buffers.tensors.get("rope_freqs.weight")
         factors = freqs.ptr if freqs is not None else ffi.NULL
+        rope_args = cp.rope_args(hp.n_rot, hp.rope_type)
         for il in range(hp.n_layer):
             view = self.kvt.shift_views(res.ctx, il, hp.n_rot)
-            cur = lib.ggml_rope_ext_inplace(
-                res.ctx,
-                view,
-                k_shift,
-                factors,
-                hp.n_rot,
-                hp.rope_type,
-                cp.n_ctx_orig_yarn,
-                cp.rope_freq_base,
-                cp.rope_freq_scale,
-                cp.yarn_ext_factor,
-                cp.yarn_attn_factor,
-                cp.yarn_beta_fast,
-                cp.yarn_beta_slow,
-            )
+            cur = lib.ggml_rope_ext_inplace(res.ctx, view, k_shift, factors, *rope_args)
             lib.ggml_build_forward_expand(res.gf, cur)
         if not lib.ggml_backend_sched_alloc_graph(self._sched, res.gf):
             return False

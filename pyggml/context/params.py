@@ -15,7 +15,7 @@ from gguf import GGMLQuantizationType as QT
 
 from ..errors import PyggmlError
 from ..graph import CParams
-from ..memory.api import context_sizes
+from ..memory.api import ContextSizes, context_sizes
 
 GGML_DEFAULT_N_THREADS = 4
 ROPE_SCALING_NONE, ROPE_SCALING_YARN = 0, 2  # enum llama_rope_scaling_type
@@ -61,12 +61,7 @@ class ContextParams:
 class Derived:
     """What the constructor computes: sizes, the graph's CParams, KV types."""
 
-    n_ctx: int
-    n_ctx_seq: int
-    n_batch: int
-    n_ubatch: int
-    kv_size: int
-    n_stream: int
+    sizes: ContextSizes
     type_k: int
     type_v: int
     v_trans: bool
@@ -146,12 +141,7 @@ def derive(p: ContextParams, hp: Any) -> Derived:
     # the memory is created before AUTO resolves, from "not disabled": V stays untransposed
     v_trans = p.flash_attn is False
     return Derived(
-        n_ctx=sizes.n_ctx,
-        n_ctx_seq=sizes.n_ctx_seq,
-        n_batch=sizes.n_batch,
-        n_ubatch=sizes.n_ubatch,
-        kv_size=sizes.kv_size,
-        n_stream=sizes.n_stream,
+        sizes=sizes,
         type_k=type_k,
         type_v=type_v,
         v_trans=v_trans,

@@ -50,6 +50,12 @@ class CParams:
     embeddings: bool
     kv_unified: bool
 
+    def rope_args(self, n_rot: int, rope_type: int) -> tuple:
+        """ggml_rope_ext's arguments after the input/positions/factors: (n_dims, mode,
+        n_ctx_orig, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow)."""
+        return (n_rot, rope_type, self.n_ctx_orig_yarn, self.rope_freq_base, self.rope_freq_scale,
+                self.yarn_ext_factor, self.yarn_attn_factor, self.yarn_beta_fast, self.yarn_beta_slow)
+
 
 class GraphBuilder:
     """One graph under construction (llm_graph_context)."""

@@ -81,17 +81,7 @@ def build(b: GraphBuilder) -> None:
     inp_pos = b.inp_pos()
     inp_attn = b.attn_inp_kv()
     inp_out_ids = b.inp_out_ids()
-    rope_args = (
-        n_rot,
-        hp.rope_type,
-        cp.n_ctx_orig_yarn,
-        cp.rope_freq_base,
-        cp.rope_freq_scale,
-        cp.yarn_ext_factor,
-        cp.yarn_attn_factor,
-        cp.yarn_beta_fast,
-        cp.yarn_beta_slow,
-    )
+    rope_args = cp.rope_args(n_rot, hp.rope_type)
     factors = rope_freqs.ptr if rope_freqs is not None else ffi.NULL
 
     for il in range(n_layer):

@@ -411,50 +411,18 @@ def _programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[st
                     cp,
                     _prompt_program(toks, outputs=rng.choice(["all", "some", "last"]), n_gen=3),
                 )
-    # several sequences: unified and per-sequence streams, sequence ops, K-shift
+    # several sequences: unified and per-sequence streams, sequence ops, K-shift; then the
+    # MoE models (mul_mat_id over split ubatches)
     n_multi = 12 if full else 4
-    for i in range(n_multi):
-        key = keys[i % len(keys)]
-        unified = i % 2 == 0
-        n_seq = rng.randint(2, 4)
-        cp = {
-            "n_ctx": 256 * (1 if unified else n_seq),
-            "n_batch": 64,
-            "n_ubatch": rng.choice([8, 16, 64]),
-            "n_seq_max": n_seq,
-            "kv_unified": unified,
-            "n_threads": 2,
-            "n_threads_batch": 2,
-            "flash_attn": rng.choice(["auto", "off"]),
-        }
-        yield (
-            f"multi{i}-{key}-u{int(unified)}-s{n_seq}",
-            key,
-            {},
-            cp,
-            _multiseq_program(rng, _TINY_SPECS[key].n_vocab, n_seq, unified),
-        )
-    # several sequences through the MoE models (mul_mat_id over split ubatches)
-    for i, key in enumerate(_MOE_KEYS):
-        unified = i % 2 == 1
-        n_seq = 3
-        cp = {
-            "n_ctx": 256 * (1 if unified else n_seq),
-            "n_batch": 64,
-            "n_ubatch": 16,
-            "n_seq_max": n_seq,
-            "kv_unified": unified,
-            "n_threads": 2,
-            "n_threads_batch": 2,
-            "flash_attn": rng.choice(["auto", "off"]),
-        }
-        yield (
-            f"multi-moe{i}-{key}-u{int(unified)}-s{n_seq}",
-            key,
-            {},
-            cp,
-            _multiseq_program(rng, _TINY_SPECS[key].n_vocab, n_seq, unified),
-        )
+    multi = [(f"multi{i}", keys[i % len(keys)], i % 2 == 0, None) for i in range(n_multi)]
+    multi += [(f"multi-moe{i}", key, i % 2 == 1, (3, 16)) for i, key in enumerate(_MOE_KEYS)]
+    for tag, key, unified, fixed in multi:
+        n_seq, n_ubatch = fixed or (rng.randint(2, 4), rng.choice([8, 16, 64]))
+        cp = {"n_ctx": 256 * (1 if unified else n_seq), "n_batch": 64, "n_ubatch": n_ubatch,
+              "n_seq_max": n_seq, "kv_unified": unified, "n_threads": 2, "n_threads_batch": 2,
+              "flash_attn": rng.choice(["auto", "off"])}
+        yield (f"{tag}-{key}-u{int(unified)}-s{n_seq}", key, {}, cp,
+               _multiseq_program(rng, _TINY_SPECS[key].n_vocab, n_seq, unified))
     # failures: KV cache too small, abort, invalid batches
     cp = {"n_ctx": 256, "n_batch": 256, "n_ubatch": 64, "n_threads": 2, "n_threads_batch": 2}
     yield (

@@ -51,7 +51,32 @@ def _ptr(a: np.ndarray | None, ctype: str) -> Any:
     return ffi.NULL if a is None else ffi.cast(ctype, a.ctypes.data)
 
 
-class RefModel:
+class _Handle:
+    """A probe handle freed once: by close(), the end of a ``with`` block, or collection."""
+
+    _h: Any = ffi.NULL
+    _lib: Any
+
+    def _release(self, free: str) -> None:
+        if self._h != ffi.NULL:
+            getattr(self._lib, free)(self._h)
+            self._h = ffi.NULL
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", ffi.NULL) != ffi.NULL:
+            self.close()
+
+
+class RefModel(_Handle):
     """``llama_model_load_from_file`` with the reference's default model params, except
     ``n_gpu_layers=0`` (CPU).  ``placement``: every tensor of the model's contexts in
     ``tensors_by_name`` order, ``{"name", "buft", "nbytes", "type", "ne"}`` (a tied output in
@@ -73,22 +98,10 @@ class RefModel:
         return self._h
 
     def close(self) -> None:
-        if self._h != ffi.NULL:
-            self._lib.ps_dec_model_free(self._h)
-            self._h = ffi.NULL
-
-    def __enter__(self) -> RefModel:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", ffi.NULL) != ffi.NULL:
-            self.close()
+        self._release("ps_dec_model_free")
 
 
-class RefContext:
+class RefContext(_Handle):
     """``llama_init_from_model(model, params)`` where params are
     ``llama_context_default_params()`` with ``no_perf=False`` and these overrides: n_ctx,
     n_batch, n_ubatch, n_seq_max, n_threads, n_threads_batch, kv_unified, embeddings, swa_full,
@@ -206,19 +219,7 @@ class RefContext:
         self._lib.ps_dec_set_threads(self._h, n, n_batch)
 
     def close(self) -> None:
-        if self._h != ffi.NULL:
-            self._lib.ps_dec_ctx_free(self._h)
-            self._h = ffi.NULL
-
-    def __enter__(self) -> RefContext:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", ffi.NULL) != ffi.NULL:
-            self.close()
+        self._release("ps_dec_ctx_free")
 
 
 def model_n_vocab(model: RefModel) -> int:
