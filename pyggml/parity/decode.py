@@ -483,6 +483,17 @@ def _programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[st
             ]
         },
     )
+    # KV cache types (last, and without random draws: the programs above stay as they were)
+    kv_types = [("f32", "f32", "auto"), ("bf16", "bf16", "off")]
+    if full:
+        kv_types = [(k, v, fa) for k, v in (("f32", "f32"), ("bf16", "bf16"), ("f16", "f32"), ("f32", "bf16"))
+                    for fa in ("auto", "on", "off")]
+    for i, (tk, tv, fa) in enumerate(kv_types):
+        key = ("q8_0-bias", "f32", "f16-qkv-bias")[i % 3]
+        cp = {"n_ctx": 256, "n_batch": 64, "n_ubatch": 16, "n_threads": 2, "n_threads_batch": 2,
+              "flash_attn": fa, "type_k": tk, "type_v": tv}
+        toks = [(7 * j + 3) % 37 + 1 for j in range(9 + i)]
+        yield (f"kvtype-{tk}-{tv}-fa{fa}-{key}", key, {}, cp, _prompt_program(toks, outputs="all", n_gen=3))
 
 
 def cases(opts: Options) -> Iterator[Case]:
