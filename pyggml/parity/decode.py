@@ -53,7 +53,23 @@ def _canon(v: Any) -> Any:
 # ---- the two sides ------------------------------------------------------------------------
 
 
-class _Ours:
+class _Side:
+    """What both sides' wrappers share: the context's output rows and its lifetime."""
+
+    ctx: Any
+
+    def logits_all(self) -> np.ndarray:
+        return self.ctx.logits_all()
+
+    @property
+    def n_outputs(self) -> int:
+        return self.ctx.n_outputs
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+class _Ours(_Side):
     def __init__(self, model: Any, cparams: dict[str, Any]) -> None:
         from ..context import Context
 
@@ -81,13 +97,6 @@ class _Ours:
             return self.ctx.logits(i)
         except IndexError:
             return None
-
-    def logits_all(self) -> np.ndarray:
-        return self.ctx.logits_all()
-
-    @property
-    def n_outputs(self) -> int:
-        return self.ctx.n_outputs
 
     def memory(self, op: str, *args: int) -> int:
         mem = self.ctx.memory
@@ -127,11 +136,9 @@ class _Ours:
     def set_threads(self, n: int, nb: int) -> None:
         self.ctx.set_n_threads(n, nb)
 
-    def close(self) -> None:
-        self.ctx.close()
 
 
-class _Ref:
+class _Ref(_Side):
     def __init__(self, model: Any, cparams: dict[str, Any]) -> None:
         from ..reference.decode import RefContext
 
@@ -149,13 +156,6 @@ class _Ref:
 
     def logits(self, i: int) -> np.ndarray | None:
         return self.ctx.logits(i)
-
-    def logits_all(self) -> np.ndarray:
-        return self.ctx.logits_all()
-
-    @property
-    def n_outputs(self) -> int:
-        return self.ctx.n_outputs
 
     def memory(self, op: str, *args: int) -> int:
         return self.ctx.memory(op, *args)
@@ -176,8 +176,6 @@ class _Ref:
     def set_threads(self, n: int, nb: int) -> None:
         self.ctx.set_threads(n, nb)
 
-    def close(self) -> None:
-        self.ctx.close()
 
 
 def _ours_params(cp: dict[str, Any]) -> dict[str, Any]:
