@@ -257,6 +257,11 @@ _TINY_SPECS = {
     "q8_0-moe8x2": tm.TinySpec(qtype=QT.Q8_0, n_expert=8, n_expert_used=2, n_layer=3),
 }
 _MOE_KEYS = [k for k, s in _TINY_SPECS.items() if s.n_expert]
+# models only the fixed programs at the end of the matrix use (no random draws depend on them)
+_ROPE_SPECS = {
+    "f32-yarn4": tm.TinySpec(rope_scaling="yarn", rope_factor=4.0, seed=3),
+    "q8_0-linear2": tm.TinySpec(qtype=QT.Q8_0, rope_scaling="linear", rope_factor=2.0),
+}
 
 _TEXT = (
     "The quick brown fox jumps over the lazy dog. In 1969, Apollo 11 landed on the Moon; "
@@ -269,7 +274,7 @@ _TEXT = (
 def tiny_path(key: str, seed: int = 0) -> Path:
     """The tiny model ``key`` of the corpus, written once into a temp folder named after its
     spec (a changed generator or spec gets a new file; concurrent writers never share one)."""
-    spec = replace(_TINY_SPECS[key], seed=seed)
+    spec = replace({**_TINY_SPECS, **_ROPE_SPECS}[key], seed=seed)
     digest = hashlib.blake2b(repr(spec).encode(), digest_size=6).hexdigest()
     root = Path(tempfile.gettempdir()) / "pyggml-decode-tiny"
     d = root / f"{key}-{seed}-{digest}"
@@ -492,6 +497,18 @@ def _programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[st
               "flash_attn": fa, "type_k": tk, "type_v": tv}
         toks = [(7 * j + 3) % 37 + 1 for j in range(9 + i)]
         yield (f"kvtype-{tk}-{tv}-fa{fa}-{key}", key, {}, cp, _prompt_program(toks, outputs="all", n_gen=3))
+    # rope scaling from the model (linear, YaRN) and from the context parameters
+    rope: list[tuple[str, dict[str, Any]]] = [
+        ("f32-yarn4", {}), ("q8_0-linear2", {}),
+        ("f32-yarn4", {"yarn_ext_factor": 0.5, "rope_freq_scale": 0.5})]
+    if full:
+        rope += [("q8_0-linear2", {"rope_freq_scale": 0.25, "rope_freq_base": 5000.0}),
+                 ("f32-yarn4", {"yarn_orig_ctx": 16, "yarn_beta_fast": 16.0, "yarn_attn_factor": 0.9}),
+                 ("q8_0-linear2", {"rope_scaling_type": 2, "yarn_ext_factor": 1.0})]
+    for i, (key, over) in enumerate(rope):
+        cp = {"n_ctx": 256, "n_batch": 64, "n_ubatch": 16, "n_threads": 2, "n_threads_batch": 2, **over}
+        toks = [(5 * j + 2) % 37 + 1 for j in range(40 + 3 * i)]   # past the original context
+        yield (f"rope{i}-{key}", key, {}, cp, _prompt_program(toks, outputs="some", n_gen=3))
 
 
 def cases(opts: Options) -> Iterator[Case]:

@@ -41,6 +41,8 @@ class TinySpec:
     seed: int = 0
     n_expert: int = 0           # > 0: MoE FFN (ffn_gate_inp + ffn_*_exps) instead of ffn_gate/up/down
     n_expert_used: int = 0
+    rope_scaling: str = ""      # "linear"/"yarn"/"none": rope.scaling.* keys (original ctx n_ctx/4)
+    rope_factor: float = 1.0
 
     @property
     def tag(self) -> str:
@@ -49,6 +51,8 @@ class TinySpec:
                                   ("arr", self.head_arrays), ("qkv", self.fused_qkv)) if on]
         if self.n_expert:
             parts.append(f"moe{self.n_expert}x{self.n_expert_used}")
+        if self.rope_scaling:
+            parts.append(f"rope{self.rope_scaling}{self.rope_factor:g}")
         if self.n_split > 1:
             parts.append(f"split{self.n_split}")
         return "-".join(parts)
@@ -154,6 +158,10 @@ def build(spec: TinySpec) -> TinyModel:
         KVEntry(f"{a}.rope.dimension_count", VT.UINT32, head_dim),
         *([KVEntry(f"{a}.expert_count", VT.UINT32, spec.n_expert),
            KVEntry(f"{a}.expert_used_count", VT.UINT32, spec.n_expert_used)] if spec.n_expert else []),
+        *([KVEntry(f"{a}.rope.scaling.type", VT.STRING, spec.rope_scaling),
+           KVEntry(f"{a}.rope.scaling.factor", VT.FLOAT32, spec.rope_factor),
+           KVEntry(f"{a}.rope.scaling.original_context_length", VT.UINT32, spec.n_ctx // 4)]
+          if spec.rope_scaling else []),
         KVEntry("tokenizer.ggml.model", VT.STRING, "llama"),
         KVEntry("tokenizer.ggml.tokens", VT.ARRAY, toks, VT.STRING),
         KVEntry("tokenizer.ggml.scores", VT.ARRAY, scores, VT.FLOAT32),

@@ -128,7 +128,8 @@ def test_graph_reuse_counts(smollm2):
 # ---- a seeded slice of the parity matrix ---------------------------------------------------------
 
 _SLICE = ("smollm2-p7-t2-faauto", "smollm2-split32x7-p30", "tiny-q4_0-tied-x1-t1", "tiny-f16-qkv-bias-x0",
-          "multi1-", "multi2-", "fail-noslot", "fail-abort", "fail-invalid", "smollm2-greedy0", "kvtype-")
+          "multi1-", "multi2-", "fail-noslot", "fail-abort", "fail-invalid", "smollm2-greedy0", "kvtype-",
+          "rope2-")
 
 
 def test_parity_slice():

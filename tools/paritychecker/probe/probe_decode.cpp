@@ -178,6 +178,15 @@ llama_context_params context_params(const json & p) {
         else if (key == "no_perf") { cp.no_perf = v.get<bool>(); }
         else if (key == "type_k") { cp.type_k = type_from_name(v.get<std::string>()); }
         else if (key == "type_v") { cp.type_v = type_from_name(v.get<std::string>()); }
+        // rope / YaRN overrides (0 or a negative value: the model's, as in llama.h)
+        else if (key == "rope_freq_base") { cp.rope_freq_base = v.get<float>(); }
+        else if (key == "rope_freq_scale") { cp.rope_freq_scale = v.get<float>(); }
+        else if (key == "rope_scaling_type") { cp.rope_scaling_type = (llama_rope_scaling_type) v.get<int>(); }
+        else if (key == "yarn_ext_factor") { cp.yarn_ext_factor = v.get<float>(); }
+        else if (key == "yarn_attn_factor") { cp.yarn_attn_factor = v.get<float>(); }
+        else if (key == "yarn_beta_fast") { cp.yarn_beta_fast = v.get<float>(); }
+        else if (key == "yarn_beta_slow") { cp.yarn_beta_slow = v.get<float>(); }
+        else if (key == "yarn_orig_ctx") { cp.yarn_orig_ctx = v.get<uint32_t>(); }
         else if (key == "flash_attn") {
             const std::string fa = v.get<std::string>();
             if (fa == "auto") { cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO; }
