@@ -19,6 +19,8 @@ from ..batch import Batch, BatchAllocr, UBatch
 from ..errors import BatchError, DecodeError
 from ..graph import GraphBuilder, GraphParams, GraphResult
 from ..graph import llama as llama_graph
+from ..graph.builder import I32
+from ..graph.inputs import host_view
 from ..memory.api import Memory
 from ..memory.kv_cache import KVCache, KVCacheError, SlotInfo
 from ..memory.kv_tensors import KVTensors
@@ -46,7 +48,7 @@ class ContextMemory(Memory):
 
     def update(self, shift_fn=None) -> MemoryStatus:
         """llama_memory_update: run pending stream copies and the K-shift now."""
-        return MemoryStatus.SUCCESS if self._ctx.memory_update(False) else MemoryStatus.NO_UPDATE
+        return MemoryStatus.SUCCESS if self._ctx.memory_update() else MemoryStatus.NO_UPDATE
 
 
 class Context:
@@ -103,7 +105,7 @@ class Context:
         self.memory = ContextMemory(self.kv, self)
         self.allocr = BatchAllocr(1)
         # the scheduler and the graph slots (graph_max_nodes: max(1024, 8 * n_tensors))
-        self._max_nodes = max(1024, 8 * len(model.placement))
+        self._max_nodes = max(1024, 8 * model.n_tensors)
         bufts = ffi.new("ggml_backend_buffer_type_t[1]", [lib.ggml_backend_cpu_buffer_type()])
         backends = ffi.new("ggml_backend_t[1]", [self._backend])
         self._sched = lib.ggml_backend_sched_new(backends, bufts, 1, self._max_nodes, False, True)
@@ -198,7 +200,7 @@ class Context:
                 abort=True,
             )
         self.outputs.swaps.clear()
-        self.memory_update(False)
+        self.memory_update()
         sinfos, ubs = self._init_batch()
         self.outputs.reserve(n_outputs_all)
         n_outputs_prev = 0
@@ -223,7 +225,8 @@ class Context:
             self._n_eval += n_tokens_all
 
     def _init_batch(self) -> tuple[list[SlotInfo], list[UBatch]]:
-        """memory->init_batch with the one retry after an update (which never frees cells here)."""
+        """memory->init_batch with the one retry after an update (the reference asks for an
+        "optimized" update, which the KV cache ignores: it never frees cells)."""
         did_optimize = False
         while True:
             try:
@@ -234,7 +237,7 @@ class Context:
                 return sinfos, ubs
             if not did_optimize:
                 did_optimize = True
-                if self.memory_update(True):
+                if self.memory_update():
                     continue
             raise DecodeError(
                 f"decode: failed to find a memory slot for batch of size {self.allocr.n_tokens}", code=1
@@ -315,19 +318,17 @@ class Context:
             lib.ggml_backend_tensor_get(res.t_embd, ffi.from_buffer(dst), 0, dst.nbytes)
 
     # ------------------------------------------------------------------ memory update
-    def memory_update(self, optimize: bool) -> bool:
+    def memory_update(self) -> bool:
         """llama_context::memory_update: stream copies and the K-shift; True when work was done
         (the cached graphs are then dropped, as the reference's reserve does)."""
         kv = self.kv
-        if not kv.pending_copies and not kv.has_shift:  # the common case: nothing to do
+        if not kv.pending_copies and not kv.has_shift:  # init_update's NO_UPDATE: nothing to do
             return False
         if kv.has_shift and not kv.can_shift:
             raise DecodeError(
                 "The current KV cache / model configuration does not support K-shift", code=-1, abort=True
             )
         up = kv.init_update()
-        if up.status == MemoryStatus.NO_UPDATE:
-            return False
         for r in self._res_prev:
             r.reset()
         self._res_active = None
@@ -342,7 +343,7 @@ class Context:
         lib.ggml_backend_sched_reset(self._sched)
         res = self._res_reserve
         res.reset()
-        k_shift = lib.ggml_new_tensor_1d(res.ctx, 26, kv.size * self.kvt.n_stream)  # I32
+        k_shift = lib.ggml_new_tensor_1d(res.ctx, I32, kv.size * self.kvt.n_stream)
         lib.ggml_set_input(k_shift)
         freqs = self.model._buffers.tensors.get("rope_freqs.weight")
         factors = freqs.ptr if freqs is not None else ffi.NULL
@@ -353,8 +354,6 @@ class Context:
             lib.ggml_build_forward_expand(res.gf, cur)
         if not lib.ggml_backend_sched_alloc_graph(self._sched, res.gf):
             return False
-        from ..graph.inputs import host_view
-
         host_view(k_shift, np.int32, (kv.size * self.kvt.n_stream,))[:] = kv.k_shift()
         return self._compute(res.gf, False) == _STATUS_SUCCESS
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gguf import GGMLQuantizationType as QT
 
 from .._native import ffi
 from ..batch import UBatch
@@ -93,34 +94,18 @@ class InpAttnKV:
         self.causal = causal
         self.sinfo = sinfo
         self._views: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._v_rows: np.ndarray | None = None  # int64 [n_embd_v_gqa]: j * kv_size (transposed V)
 
     def set_input(self, ub: UBatch, p: Any) -> None:
         if self._views is None:
             m = self.kq_mask
-            f16 = m.type == 1
+            f16 = m.type == QT.F16
             self._views = (host_view(self.k_idxs, np.int64, (int(self.k_idxs.ne[0]),)),
                            host_view(self.v_idxs, np.int64, (int(self.v_idxs.ne[0]),)),
                            host_view(m, np.float16 if f16 else np.float32,
                                      (int(m.ne[3]), int(m.ne[1]), int(m.ne[0]))))
         k, v, mask = self._views
-        sinfo, kvt = self.sinfo, self.kvt
-        if len(sinfo.strm) == 1 and len(sinfo.idxs[0]) == 1:
-            # one token in one stream (the decode step): KVTensors.k_idxs / v_idxs with scalars
-            # (llama_kv_cache::set_input_k_idxs / set_input_v_idxs)
-            row = sinfo.idxs[0][0] + sinfo.strm[0] * kvt.kv_size
-            k[0] = row
-            if not kvt.v_trans:
-                v[0] = row
-            else:
-                if self._v_rows is None:
-                    self._v_rows = np.arange(kvt.n_embd_v_gqa, dtype=np.int64) * kvt.kv_size
-                # stream offset + j * kv_size + cell, for every element j of the row
-                rows = self._v_rows
-                np.add(rows, sinfo.strm[0] * kvt.kv_size * rows.size + sinfo.idxs[0][0], out=v[: rows.size])
-        else:
-            kvt.k_idxs(sinfo, k)
-            kvt.v_idxs(sinfo, v)
+        self.kvt.k_idxs(self.sinfo, k)
+        self.kvt.v_idxs(self.sinfo, v)
         self.kv.kq_mask(ub, mask.shape[2], mask.shape[0], causal=self.causal, f16=mask.dtype == np.float16,
                         out=mask)
 

@@ -50,6 +50,7 @@ class KVTensors:
         self.n_embd_k_gqa = n_embd_head_k * n_head_kv
         self.n_embd_v_gqa = n_embd_head_v * n_head_kv
         self.type_k, self.type_v = type_k, type_v
+        self._v_rows = np.arange(self.n_embd_v_gqa, dtype=np.int64) * kv_size  # j * kv_size (v_trans)
         self._ctx = lib.ggml_init(
             {
                 "mem_size": lib.ggml_tensor_overhead() * (2 + 2 * n_stream) * n_layer,
@@ -200,6 +201,9 @@ class KVTensors:
 
     def k_idxs(self, sinfo: SlotInfo, out: np.ndarray) -> None:
         """set_input_k_idxs: the global row of each token, stream by stream (int64 [n_tokens])."""
+        if len(sinfo.strm) == 1 and len(sinfo.idxs[0]) == 1:  # the decode step: one scalar
+            out[0] = sinfo.idxs[0][0] + sinfo.strm[0] * self.kv_size
+            return
         size = len(sinfo.idxs[0])
         for s, strm in enumerate(sinfo.strm):
             out[s * size : (s + 1) * size] = np.asarray(sinfo.idxs[s], np.int64) + strm * self.kv_size
@@ -210,10 +214,14 @@ class KVTensors:
             return
         # one index per element: stream offset + j * kv_size + cell
         size, gqa = len(sinfo.idxs[0]), self.n_embd_v_gqa
-        j = np.arange(gqa, dtype=np.int64) * self.kv_size
+        j = self._v_rows
         for s, strm in enumerate(sinfo.strm):
+            base = strm * self.kv_size * gqa
+            if size == 1:  # the decode step: one row of gqa indices
+                np.add(j, base + sinfo.idxs[s][0], out=out[s * gqa : (s + 1) * gqa])
+                continue
             cells = np.asarray(sinfo.idxs[s], np.int64)
-            rows = strm * self.kv_size * gqa + j[None, :] + cells[:, None]
+            rows = base + j[None, :] + cells[:, None]
             out[s * size * gqa : (s + 1) * size * gqa] = rows.reshape(-1)
 
     # ------------------------------------------------------------------ update

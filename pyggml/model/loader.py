@@ -20,6 +20,7 @@ from gguf import MODEL_ARCH_NAMES
 from gguf import GGMLQuantizationType as QT
 from gguf import GGUFValueType as VT
 
+from .._native import ffi, ggml
 from ..errors import GGUFError, LoadAbortError, LoadError, TokenizerError
 from . import arch_llama, buft
 from .gguf_types import GGUFFile
@@ -125,6 +126,13 @@ class Model:
         if "output.weight" in t:
             return t["output.weight"]
         return self._buffers.dups.get("token_embd.weight", t["token_embd.weight"])
+
+    @property
+    def n_tensors(self) -> int:
+        """Weight tensors in memory, the tied-output copy included (llama_model::n_tensors)."""
+        if self._buffers is None:
+            return 0
+        return len(self._buffers.tensors) + len(self._buffers.dups)
 
     @property
     def placement(self) -> list[tuple[str, str, int]]:
@@ -396,11 +404,11 @@ def _load_all_data(model: Model, created: list[Weight], paths: list[str], *, use
             if progress is not None and progress(_fraction(size_done, size_data)) is False:
                 model.close()
                 raise LoadError("cancelled model load", status=LoadError.CANCELLED)
-            if files is not None and w.name not in extra:
-                read_into(model.tensor_data(w.name), files[w.file], w.offset)
-            in_extra = w.name in extra  # validated below, from the file bytes
-            if check_tensors and not in_extra and not validate_row_data(w.type, model.tensor_data(w.name)):
-                invalid.append(w.name)
+            if w.name not in extra:  # extra buffer types are written (and checked) below
+                if files is not None:
+                    read_into(model.tensor_data(w.name), files[w.file], w.offset)
+                if check_tensors and not validate_row_data(w.type, model.tensor_data(w.name)):
+                    invalid.append(w.name)
             size_done += w.nbytes
         for w, t in model._buffers.pending:
             src = _file_bytes(model._buffers, files, w)
@@ -429,15 +437,11 @@ def _file_bytes(bufs: WeightBuffers, files: list[Any] | None, w: Weight) -> np.n
 
 
 def _buft_name(t: Any) -> str:
-    from .._native import ffi, ggml
-
     lib = ggml()
     return ffi.string(lib.ggml_backend_buft_name(lib.ggml_backend_buffer_get_type(t.ptr.buffer))).decode()
 
 
 def _nbytes(t: Any) -> int:
-    from .._native import ggml
-
     return int(ggml().ggml_nbytes(t.ptr))
 
 

@@ -38,7 +38,7 @@ class WeightBuffers:
     AMX, ...) get one context and buffer per type and are written with ggml_backend_tensor_set,
     which converts them to that type's layout (llama_model_loader::load_all_data).  ``dups`` are
     the second copies the reference makes of a TENSOR_DUPLICATED weight (the tied output) when it
-    lands in another buffer type than the original; they are reached with ``dup(name)``.
+    lands in another buffer type than the original (``self.dups``, by name).
     A mapping lives as long as its buffer, so numpy views of the weights never outlive their memory."""
 
     def __init__(self, weights: list[Weight], paths: list[str], *, use_mmap: bool,

@@ -259,7 +259,7 @@ _TINY_SPECS = {
 _MOE_KEYS = [k for k, s in _TINY_SPECS.items() if s.n_expert]
 # models only the fixed programs at the end of the matrix use (no random draws depend on them)
 _ROPE_SPECS = {
-    "f32-yarn4": tm.TinySpec(rope_scaling="yarn", rope_factor=4.0, seed=3),
+    "f32-yarn4": tm.TinySpec(rope_scaling="yarn", rope_factor=4.0),
     "q8_0-linear2": tm.TinySpec(qtype=QT.Q8_0, rope_scaling="linear", rope_factor=2.0),
 }
 
@@ -516,23 +516,17 @@ def cases(opts: Options) -> Iterator[Case]:
     from ..reference.decode import RefModel
 
     models: dict[tuple[str, bool], tuple[Any, Any]] = {}
-
-    def get(key: str, extra: bool) -> tuple[Any, Any]:
-        if (key, extra) not in models:
-            path = corpus.smollm2() if key == "smollm2" else tiny_path(key, opts.seed)
-            pair = (Model.load(path, use_extra_bufts=extra), RefModel(str(path), use_extra_bufts=extra))
-            models[(key, extra)] = pair
-            ours_pl = sorted([n, b, s] for n, b, s in pair[0].placement)
-            ref_pl = sorted([t["name"], t["buft"], t["nbytes"]] for t in pair[1].placement)
-            placement_cases.append(Case(f"placement/{key}-x{int(extra)}", ours_pl, ref_pl))
-        return models[(key, extra)]
-
-    placement_cases: list[Case] = []
     try:
         for name, key, load, cp, prog in _programs(opts):
-            om, rm = get(key, load.get("use_extra_bufts", True))
-            yield from placement_cases
-            placement_cases.clear()
+            extra = load.get("use_extra_bufts", True)
+            if (key, extra) not in models:
+                path = corpus.smollm2() if key == "smollm2" else tiny_path(key, opts.seed)
+                om = Model.load(path, use_extra_bufts=extra)
+                rm = RefModel(str(path), use_extra_bufts=extra)
+                models[(key, extra)] = om, rm
+                yield Case(f"placement/{key}-x{int(extra)}", sorted([n, b, s] for n, b, s in om.placement),
+                           sorted([t["name"], t["buft"], t["nbytes"]] for t in rm.placement))
+            om, rm = models[(key, extra)]
             ours, ref = _Ours(om, cp), _Ref(rm, cp)
             try:
                 yield from run_program(ours, ref, _resolve(prog, ref), name)
@@ -546,28 +540,21 @@ def cases(opts: Options) -> Iterator[Case]:
 
 
 def _resolve(prog: Program, ref: Any) -> Program:
-    """Expand "decode_cont" steps lazily: they need the positions the memory holds by then."""
-    return {"steps": _lazy(list(prog["steps"]), ref)}
+    """The program with its "decode_cont" steps expanded when reached: they continue each
+    sequence from the reference's seq_pos_max at that point, one token per sequence per round."""
+    return {"steps": _expand(prog["steps"], ref)}
 
 
-class _lazy(list):
-    """A step list whose "decode_cont" entries become decodes when reached (each sequence
-    continues from the reference's seq_pos_max, one token per sequence per round)."""
-
-    def __init__(self, steps: list[dict[str, Any]], ref: Any) -> None:
-        super().__init__(steps)
-        self._ref = ref
-
-    def __iter__(self):  # type: ignore[override]
-        for st in list.__iter__(self):
-            if st["op"] != "decode_cont":
-                yield st
-                continue
-            for r in range(st["n"]):
-                toks, pos, seqs = [], [], []
-                for s in st["seqs"]:
-                    p = self._ref.memory("seq_pos_max", s) + 1
-                    toks.append((7 * s + 3 * r + p) % 37 + 1)
-                    pos.append(p)
-                    seqs.append([s])
-                yield {"op": "decode", "tokens": toks, "pos": pos, "seq_ids": seqs, "output": True}
+def _expand(steps: list[dict[str, Any]], ref: Any) -> Iterator[dict[str, Any]]:
+    for st in steps:
+        if st["op"] != "decode_cont":
+            yield st
+            continue
+        for r in range(st["n"]):
+            toks, pos, seqs = [], [], []
+            for s in st["seqs"]:
+                p = ref.memory("seq_pos_max", s) + 1
+                toks.append((7 * s + 3 * r + p) % 37 + 1)
+                pos.append(p)
+                seqs.append([s])
+            yield {"op": "decode", "tokens": toks, "pos": pos, "seq_ids": seqs, "output": True}
