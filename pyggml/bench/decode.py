@@ -36,8 +36,10 @@ def _pair(n_prompt: int, n_gen: int) -> Pair:
         "n_threads_batch": N_THREADS,
     }
     ctx, rctx = Context(model, **cp), RefContext(rmodel, **cp)
-    text = open(__file__, encoding="utf-8").read() * 8  # real, non-repeating prose and code
-    all_toks = Vocab.from_gguf(path).tokenize(text, add_special=True)
+    with open(__file__, encoding="utf-8") as f:  # real prose and code, read once, not repeated
+        all_toks = Vocab.from_gguf(path).tokenize(f.read(), add_special=True)
+    if len(all_toks) < n_prompt + n_gen:
+        raise RuntimeError(f"bench text too short: {len(all_toks)} tokens for {n_prompt} + {n_gen}")
     toks, gen = all_toks[:n_prompt], all_toks[n_prompt : n_prompt + n_gen]
     spent = {"compute": 0.0, "total": 0.0, "tokens": 0}
     compute = ctx._compute
