@@ -18,10 +18,12 @@ from .._native import ffi, ggml
 from ..batch import Batch, BatchAllocr, UBatch
 from ..errors import BatchError, DecodeError
 from ..graph import GraphBuilder, GraphParams, GraphResult
+from ..graph import gemma3 as gemma3_graph
 from ..graph import llama as llama_graph
 from ..graph.builder import I32
 from ..graph.inputs import host_view
 from ..memory.api import Memory
+from ..memory.iswa import KVCacheISWA
 from ..memory.kv_cache import KVCache, KVCacheError, SlotInfo
 from ..memory.kv_tensors import KVTensors
 from ..memory.status import MemoryStatus
@@ -31,6 +33,10 @@ from .params import ContextError, ContextParams, derive
 _STATUS_SUCCESS, _STATUS_ALLOC_FAILED = 0, -2  # enum ggml_status (ABORTED 1, FAILED -1)
 _CODE = {1: 2, -2: -2, -1: -3}  # ggml_status -> llama_decode's return code
 _POS_MAX = 2**31 - 1
+# llama_model::build_graph's architecture switch (the architectures pyggml decodes)
+_GRAPHS = {"llama": llama_graph.build, "gemma3": gemma3_graph.build}
+# one SlotInfo per KV cache of the memory (one, or base + SWA for iSWA), for one ubatch
+Slots = tuple[SlotInfo, ...]
 
 
 class ContextMemory(Memory):
@@ -44,7 +50,8 @@ class ContextMemory(Memory):
     def clear(self, data: bool = True) -> None:
         super().clear(data)
         if data:
-            self._ctx.kvt.clear()
+            for _, kvt in self._ctx.caches:
+                kvt.clear()
 
     def update(self, shift_fn=None) -> MemoryStatus:
         """llama_memory_update: run pending stream copies and the K-shift now."""
@@ -63,7 +70,7 @@ class Context:
             raise ContextError(f"unknown context parameter(s): {', '.join(sorted(unknown))}")
         if model.hparams is None or model._buffers is None:
             raise ContextError("the model holds no weights (vocab_only, or closed)")
-        if model.arch != "llama":
+        if model.arch not in _GRAPHS:
             raise ContextError(f"pyggml: architecture '{model.arch}' cannot be decoded yet")
         self.model = model
         self.params = ContextParams(**params)
@@ -87,21 +94,8 @@ class Context:
             has_embd=self.params.embeddings,
         )
         self.outputs.reserve(self.params.n_seq_max)
-        # memory: the cells (KVCache) and their tensors
-        self.kv = KVCache(
-            kv_size=d.sizes.kv_size, n_seq_max=max(1, self.params.n_seq_max), unified=self.params.kv_unified
-        )
-        self.kvt = KVTensors(
-            n_layer=hp.n_layer,
-            n_embd_head_k=hp.n_embd_head_k,
-            n_embd_head_v=hp.n_embd_head_v,
-            n_head_kv=hp.n_head_kv[0],
-            kv_size=d.sizes.kv_size,
-            n_stream=d.sizes.n_stream,
-            type_k=d.type_k,
-            type_v=d.type_v,
-            v_trans=d.v_trans,
-        )
+        # memory: the cells (a KVCache, or an iSWA pair) and each cache's tensors
+        self.kv, self.caches = self.create_memory()
         self.memory = ContextMemory(self.kv, self)
         self.allocr = BatchAllocr(1)
         # the scheduler and the graph slots (graph_max_nodes: max(1024, 8 * n_tensors))
@@ -116,6 +110,30 @@ class Context:
         self.n_outputs = 0
         self._n_built = self._n_reused = 0
         self._n_p_eval = self._n_eval = 0
+
+    def create_memory(self) -> tuple[KVCache | KVCacheISWA, list[tuple[KVCache, KVTensors]]]:
+        """llama_model::create_memory: one KV cache, or for a sliding-window model an iSWA pair
+        whose base cache stores the full-attention layers and whose SWA cache the sliding ones
+        (sized by the window unless ``swa_full``).  Returns the memory and (cells, tensors) per
+        cache."""
+        hp, d, p = self.model.hparams, self.derived, self.params
+        n_seq = max(1, p.n_seq_max)
+
+        def tensors(kv: KVCache, layers: list[int]) -> KVTensors:
+            return KVTensors(n_layer=hp.n_layer, n_embd_head_k=hp.n_embd_head_k,
+                             n_embd_head_v=hp.n_embd_head_v, n_head_kv=hp.n_head_kv[0], kv_size=kv.size,
+                             n_stream=d.sizes.n_stream, type_k=d.type_k, type_v=d.type_v, v_trans=d.v_trans,
+                             layers=layers)
+
+        layers = list(range(hp.n_layer))
+        if hp.swa_type == 0:
+            kv = KVCache(kv_size=d.sizes.kv_size, n_seq_max=n_seq, unified=p.kv_unified)
+            return kv, [(kv, tensors(kv, layers))]
+        mem = KVCacheISWA(kv_size=d.sizes.kv_size, n_seq_max=n_seq, n_ubatch=d.sizes.n_ubatch, n_swa=hp.n_swa,
+                          swa_type=hp.swa_type, unified=p.kv_unified, swa_full=p.swa_full)
+        base = [il for il in layers if not hp.is_swa(il)]
+        swa = [il for il in layers if hp.is_swa(il)]
+        return mem, [(mem.base, tensors(mem.base, base)), (mem.swa, tensors(mem.swa, swa))]
 
     # ------------------------------------------------------------------ properties
     @property
@@ -201,13 +219,13 @@ class Context:
             )
         self.outputs.swaps.clear()
         self.memory_update()
-        sinfos, ubs = self._init_batch()
+        slots, ubs = self._init_batch()
         self.outputs.reserve(n_outputs_all)
         n_outputs_prev = 0
-        for sinfo, ub in zip(sinfos, ubs, strict=True):
+        for slot, ub in zip(slots, ubs, strict=True):
             n_outputs = ub.n_tokens if n_outputs_all == n_tokens_all else int(np.count_nonzero(ub.output))
             self.n_outputs = n_outputs
-            status, res = self.process_ubatch(ub, sinfo)
+            status, res = self.process_ubatch(ub, slot)
             if status != _STATUS_SUCCESS:
                 self._rollback(ub)
                 raise DecodeError(
@@ -224,17 +242,23 @@ class Context:
         else:
             self._n_eval += n_tokens_all
 
-    def _init_batch(self) -> tuple[list[SlotInfo], list[UBatch]]:
+    def _init_batch(self) -> tuple[list[Slots], list[UBatch]]:
         """memory->init_batch with the one retry after an update (the reference asks for an
         "optimized" update, which the KV cache ignores: it never frees cells)."""
         did_optimize = False
         while True:
             try:
-                status, sinfos, ubs = self.kv.init_batch(self.allocr, self.n_ubatch)
+                if isinstance(self.kv, KVCacheISWA):
+                    b = self.kv.init_batch(self.allocr, self.n_ubatch)
+                    status, ubs = b.status, b.ubatches
+                    slots = list(zip(b.sinfos_base, b.sinfos_swa, strict=True))
+                else:
+                    status, sinfos, ubs = self.kv.init_batch(self.allocr, self.n_ubatch)
+                    slots = [(si,) for si in sinfos]
             except KVCacheError as exc:
                 raise DecodeError(str(exc), code=-1, abort=True) from exc
             if status == MemoryStatus.SUCCESS:
-                return sinfos, ubs
+                return slots, ubs
             if not did_optimize:
                 did_optimize = True
                 if self.memory_update():
@@ -252,20 +276,24 @@ class Context:
         for s in sorted(pos_min):
             self.kv.seq_rm(s, pos_min[s], -1)
 
-    def process_ubatch(self, ub: UBatch, sinfo: SlotInfo) -> tuple[int, GraphResult | None]:
-        """Apply the slot, build the graph or reuse the previous one, set inputs, compute."""
+    def process_ubatch(self, ub: UBatch, slots: Slots) -> tuple[int, GraphResult | None]:
+        """Apply the slots (each cache's), build the graph or reuse the previous one, set
+        inputs, compute."""
         lib = self._lib
-        self.kv.apply_ubatch(sinfo, ub)
-        n_kv = self.kv.get_n_kv(sinfo)
+        for (kv, _), sinfo in zip(self.caches, slots, strict=True):
+            kv.apply_ubatch(sinfo, ub)
+        n_kv = [kv.get_n_kv(sinfo) for (kv, _), sinfo in zip(self.caches, slots, strict=True)]
         res = self._res_prev[1 if self.n_outputs > 0 else 0]
         p = GraphParams(
             ubatch=ub,
             n_outputs=self.n_outputs,
-            sinfo=sinfo,
-            n_kv=n_kv,
+            sinfo=slots[0],
+            n_kv=n_kv[0],
             n_stream=1 if self.params.kv_unified else ub.n_seqs_unq,
             embeddings=self.params.embeddings,
             causal=self.cparams.causal_attn,
+            sinfo_swa=slots[1] if len(slots) > 1 else None,
+            n_kv_swa=n_kv[1] if len(n_kv) > 1 else 0,
         )
         if self._res_active is res and res.can_reuse(p):
             self._n_reused += 1
@@ -283,18 +311,23 @@ class Context:
         return status, (res if status == _STATUS_SUCCESS else None)
 
     def _build(self, res: GraphResult, p: GraphParams) -> None:
+        (kv, kvt), *swa = self.caches
         b = GraphBuilder(
             model=self.model,
             cparams=self.cparams,
             ubatch=p.ubatch,
             n_outputs=p.n_outputs,
             res=res,
-            kv=self.kv,
-            kvt=self.kvt,
+            kv=kv,
+            kvt=kvt,
             sinfo=p.sinfo,
             n_kv=p.n_kv,
+            kv_swa=swa[0][0] if swa else None,
+            kvt_swa=swa[0][1] if swa else None,
+            sinfo_swa=p.sinfo_swa,
+            n_kv_swa=p.n_kv_swa,
         )
-        llama_graph.build(b)
+        _GRAPHS[self.model.arch](b)
         res.params = p
         res.set_outputs()
 
@@ -319,42 +352,48 @@ class Context:
 
     # ------------------------------------------------------------------ memory update
     def memory_update(self) -> bool:
-        """llama_context::memory_update: stream copies and the K-shift; True when work was done
-        (the cached graphs are then dropped, as the reference's reserve does)."""
-        kv = self.kv
-        if not kv.pending_copies and not kv.has_shift:  # init_update's NO_UPDATE: nothing to do
-            return False
-        if kv.has_shift and not kv.can_shift:
+        """llama_context::memory_update: stream copies and the K-shift, cache by cache (iSWA:
+        the base, then the SWA cache); True when work was done (the cached graphs are then
+        dropped, as the reference's reserve does)."""
+        if not any(kv.pending_copies or kv.has_shift for kv, _ in self.caches):
+            return False  # init_update's NO_UPDATE: nothing to do
+        # each cache checks its own ability to shift (llama_kv_cache::update aborts otherwise)
+        if any(kv.has_shift and not kv.can_shift for kv, _ in self.caches):
             raise DecodeError(
                 "The current KV cache / model configuration does not support K-shift", code=-1, abort=True
             )
-        up = kv.init_update()
+        up = self.kv.init_update()
         for r in self._res_prev:
             r.reset()
         self._res_active = None
-        for src, dst in up.copies:
-            self.kvt.copy_stream(src, dst)
-        up.apply(self._k_shift)
+        parts = up.parts if isinstance(self.kv, KVCacheISWA) else (up,)
+        for part, (_, kvt) in zip(parts, self.caches, strict=True):
+            for src, dst in part.copies:
+                kvt.copy_stream(src, dst)
+            part.apply(self._k_shift)
         return True
 
     def _k_shift(self, kv: KVCache) -> bool:
-        """build_graph_shift + compute: RoPE every cached K by its cell's pending shift."""
+        """build_graph_shift + compute: RoPE every cached K of this cache by its cell's pending
+        shift (each layer with its own RoPE base/scale)."""
         lib, hp, cp = self._lib, self.model.hparams, self.cparams
+        kvt = next(t for c, t in self.caches if c is kv)
         lib.ggml_backend_sched_reset(self._sched)
         res = self._res_reserve
         res.reset()
-        k_shift = lib.ggml_new_tensor_1d(res.ctx, I32, kv.size * self.kvt.n_stream)
+        k_shift = lib.ggml_new_tensor_1d(res.ctx, I32, kv.size * kvt.n_stream)
         lib.ggml_set_input(k_shift)
         freqs = self.model._buffers.tensors.get("rope_freqs.weight")
         factors = freqs.ptr if freqs is not None else ffi.NULL
-        rope_args = cp.rope_args(hp.n_rot, hp.rope_type)
-        for il in range(hp.n_layer):
-            view = self.kvt.shift_views(res.ctx, il, hp.n_rot)
+        for il in kvt.layers:
+            n_rot = hp.n_rot_swa if hp.is_swa(il) else hp.n_rot  # hparams.n_rot(il)
+            view = kvt.shift_views(res.ctx, il, n_rot)
+            rope_args = cp.layer_rope_args(hp, il, n_rot)
             cur = lib.ggml_rope_ext_inplace(res.ctx, view, k_shift, factors, *rope_args)
             lib.ggml_build_forward_expand(res.gf, cur)
         if not lib.ggml_backend_sched_alloc_graph(self._sched, res.gf):
             return False
-        host_view(k_shift, np.int32, (kv.size * self.kvt.n_stream,))[:] = kv.k_shift()
+        host_view(k_shift, np.int32, (kv.size * kvt.n_stream,))[:] = kv.k_shift()
         return self._compute(res.gf, False) == _STATUS_SUCCESS
 
     # ------------------------------------------------------------------ outputs
@@ -385,7 +424,8 @@ class Context:
                 r.close()
             lib.ggml_backend_sched_free(self._sched)
             self._sched = ffi.NULL
-            self.kvt.close()
+            for _, kvt in self.caches:
+                kvt.close()
             lib.ggml_backend_free(self._backend)
             self._backend = ffi.NULL
 

@@ -25,10 +25,11 @@ from .._native import ffi, ggml
 from ..batch import UBatch
 from ..memory.kv_cache import KVCache, SlotInfo
 from ..memory.kv_tensors import KVTensors
-from .inputs import InpAttnKV, InpEmbd, InpOutIds, InpPos
+from .inputs import InpAttnKV, InpAttnNoCache, InpCls, InpEmbd, InpMean, InpOutIds, InpPos
 from .result import GraphResult
 
 F32, F16, I32 = int(QT.F32), int(QT.F16), int(QT.I32)
+POOLING_NONE, POOLING_MEAN, POOLING_CLS, POOLING_LAST, POOLING_RANK = range(5)  # enum llama_pooling_type
 GGML_PREC_F32 = 10
 
 
@@ -49,12 +50,21 @@ class CParams:
     causal_attn: bool
     embeddings: bool
     kv_unified: bool
+    pooling_type: int = 0  # enum llama_pooling_type, resolved (never UNSPECIFIED)
 
-    def rope_args(self, n_rot: int, rope_type: int) -> tuple:
+    def rope_args(self, n_rot: int, rope_type: int, freq: tuple[float, float] | None = None) -> tuple:
         """ggml_rope_ext's arguments after the input/positions/factors: (n_dims, mode,
-        n_ctx_orig, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow)."""
-        return (n_rot, rope_type, self.n_ctx_orig_yarn, self.rope_freq_base, self.rope_freq_scale,
+        n_ctx_orig, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow).
+        ``freq``: a layer's own (base, scale) instead of the context's (sliding-window layers)."""
+        base, scale = freq or (self.rope_freq_base, self.rope_freq_scale)
+        return (n_rot, rope_type, self.n_ctx_orig_yarn, base, scale,
                 self.yarn_ext_factor, self.yarn_attn_factor, self.yarn_beta_fast, self.yarn_beta_slow)
+
+    def layer_rope_args(self, hp: Any, il: int, n_rot: int) -> tuple:
+        """``rope_args`` of layer il: llama_model::get_rope_freq_base/scale give a
+        sliding-window layer the training values of the window's RoPE."""
+        freq = (hp.rope_freq_base_train_swa, hp.rope_freq_scale_train_swa) if hp.is_swa(il) else None
+        return self.rope_args(n_rot, hp.rope_type, freq)
 
 
 class GraphBuilder:
@@ -72,12 +82,18 @@ class GraphBuilder:
         kvt: KVTensors | None,
         sinfo: SlotInfo | None,
         n_kv: int,
+        kv_swa: KVCache | None = None,
+        kvt_swa: KVTensors | None = None,
+        sinfo_swa: SlotInfo | None = None,
+        n_kv_swa: int = 0,
     ) -> None:
+        """``*_swa``: the sliding-window cache of an iSWA memory (the others are its base)."""
         self.lib = ggml()
         self.model, self.hp, self.cp = model, model.hparams, cparams
         self.ub, self.n_tokens, self.n_outputs = ubatch, ubatch.n_tokens, n_outputs
         self.res, self.ctx0, self.gf = res, res.ctx, res.gf
         self.kv, self.kvt, self.sinfo, self.n_kv = kv, kvt, sinfo, n_kv
+        self.kv_swa, self.kvt_swa, self.sinfo_swa, self.n_kv_swa = kv_swa, kvt_swa, sinfo_swa, n_kv_swa
 
     # ------------------------------------------------------------------ naming
     def cb(self, t: Any, name: str, il: int) -> Any:
@@ -124,24 +140,35 @@ class GraphBuilder:
         return cur
 
     def attn_inp_kv(self) -> InpAttnKV:
-        lib, ctx = self.lib, self.ctx0
         assert self.kv is not None and self.kvt is not None and self.sinfo is not None
-        k_idxs = self.kvt.build_input_k_idxs(ctx, self.n_tokens)
-        v_idxs = self.kvt.build_input_v_idxs(ctx, self.n_tokens)
+        return self._attn_inp(self.kv, self.kvt, self.sinfo, self.n_kv, swa=False)
+
+    def attn_inp_kv_iswa(self) -> tuple[InpAttnKV, InpAttnKV]:
+        """build_attn_inp_kv_iswa: the base cache's idxs and mask, then the SWA cache's, under
+        the same names (llm_graph_input_attn_kv_iswa)."""
+        assert self.kv_swa is not None and self.kvt_swa is not None and self.sinfo_swa is not None
+        base = self.attn_inp_kv()
+        return base, self._attn_inp(self.kv_swa, self.kvt_swa, self.sinfo_swa, self.n_kv_swa, swa=True)
+
+    def _attn_inp(self, kv: KVCache, kvt: KVTensors, sinfo: SlotInfo, n_kv: int, *, swa: bool) -> InpAttnKV:
+        lib, ctx = self.lib, self.ctx0
+        k_idxs = kvt.build_input_k_idxs(ctx, self.n_tokens)
+        v_idxs = kvt.build_input_v_idxs(ctx, self.n_tokens)
         n_stream = 1 if self.cp.kv_unified else self.ub.n_seqs_unq
         mask = lib.ggml_new_tensor_4d(
-            ctx, F16 if self.cp.flash_attn else F32, self.n_kv, self.n_tokens // n_stream, 1, n_stream
+            ctx, F16 if self.cp.flash_attn else F32, n_kv, self.n_tokens // n_stream, 1, n_stream
         )
         lib.ggml_set_input(mask)
         lib.ggml_set_name(mask, b"attn_inp_kq_mask")
         inp = InpAttnKV(
-            self.kv,
-            self.kvt,
+            kv,
+            kvt,
             k_idxs=k_idxs,
             v_idxs=v_idxs,
             kq_mask=mask,
             causal=self.cp.causal_attn,
-            sinfo=self.sinfo,
+            sinfo=sinfo,
+            swa=swa,
         )
         self.res.inputs.append(inp)
         return inp
@@ -198,8 +225,9 @@ class GraphBuilder:
             self.cb(t, name, il)
         return q, k, v
 
-    def ffn_swiglu(self, cur: Any, w: dict[str, Any], il: int) -> Any:
-        """build_ffn(LLM_FFN_SILU, LLM_FFN_PAR): down(silu(gate x) * up x), biases and scales."""
+    def ffn_swiglu(self, cur: Any, w: dict[str, Any], il: int, *, gelu: bool = False) -> Any:
+        """build_ffn(LLM_FFN_SILU, LLM_FFN_PAR): down(silu(gate x) * up x), biases and scales;
+        with ``gelu``, build_ffn(LLM_FFN_GELU, LLM_FFN_PAR): gelu instead of silu ("ffn_geglu")."""
         lib, ctx = self.lib, self.ctx0
         tmp = self.mm(w["ffn_up.weight"], cur)
         self.cb(tmp, "ffn_up", il)
@@ -212,7 +240,10 @@ class GraphBuilder:
             cur = self.cb(lib.ggml_add(ctx, cur, w["ffn_gate.bias"]), "ffn_gate_b", il)
         if w.get("ffn_gate.scale") is not None:
             cur = self.cb(lib.ggml_mul(ctx, cur, w["ffn_gate.scale"]), "ffn_gate_s", il)
-        cur = self.cb(lib.ggml_swiglu_split(ctx, cur, tmp), "ffn_swiglu", il)
+        if gelu:
+            cur = self.cb(lib.ggml_geglu_split(ctx, cur, tmp), "ffn_geglu", il)
+        else:
+            cur = self.cb(lib.ggml_swiglu_split(ctx, cur, tmp), "ffn_swiglu", il)
         cur = self.mm(w["ffn_down.weight"], cur)
         if w.get("ffn_down.bias") is not None:
             self.cb(cur, "ffn_down", il)
@@ -268,20 +299,22 @@ class GraphBuilder:
         return cur
 
     def attn_kv(
-        self, inp: InpAttnKV, w: dict[str, Any], q: Any, k: Any, v: Any, kq_scale: float, il: int
+        self, inp: InpAttnKV, w: dict[str, Any], q: Any, k: Any, v: Any, kq_scale: float, il: int,
+        *, iswa: bool = False
     ) -> Any:
-        """build_attn with a KV cache: store K/V (SET_ROWS), attend over the cache, project."""
+        """build_attn with a KV cache (``inp``'s: the base or the SWA cache of an iSWA pair):
+        store K/V (SET_ROWS), attend over the cache, project."""
         lib, ctx = self.lib, self.ctx0
-        kvt = self.kvt
-        assert kvt is not None and self.sinfo is not None
-        # q, v, then k: k last so that its RoPE can be fused with the cache write
+        kvt, sinfo, n_kv = inp.kvt, inp.sinfo, int(inp.kq_mask.ne[0])
+        # llama.cpp quirk: the KV-cache build_attn expands q, v, then k (k last so that its RoPE
+        # can be fused with the cache write); the iSWA one expands q, k, v
         self.expand(q)
-        self.expand(v)
-        self.expand(k)
+        for t in (k, v) if iswa else (v, k):
+            self.expand(t)
         self.expand(kvt.cpy_k(ctx, k, inp.k_idxs, il))
         self.expand(kvt.cpy_v(ctx, v, inp.v_idxs, il))
-        kc = kvt.get_k(ctx, il, self.n_kv, self.sinfo)
-        vc = kvt.get_v(ctx, il, self.n_kv, self.sinfo)
+        kc = kvt.get_k(ctx, il, n_kv, sinfo)
+        vc = kvt.get_v(ctx, il, n_kv, sinfo)
         cur = self.attn_mha(q, kc, vc, inp.kq_mask, kq_scale, il)
         self.cb(cur, "kqv_out", il)
         cur = self.mm(w["attn_output.weight"], cur, w.get("attn_output.scale"))
@@ -388,3 +421,103 @@ class GraphBuilder:
             s = lib.ggml_get_rows(ctx, s, ids)
             res = lib.ggml_mul(ctx, res, s)
         return res
+
+    # ------------------------------------------------------------------ encoders (no memory)
+    def norm(self, cur: Any, mw: Any, mb: Any, il: int) -> Any:
+        """build_norm(LLM_NORM): LayerNorm, then the optional weight and bias."""
+        lib, ctx = self.lib, self.ctx0
+        cur = lib.ggml_norm(ctx, cur, self.hp.f_norm_eps)
+        if mw is not None or mb is not None:
+            self.cb(cur, "norm", il)
+        if mw is not None:
+            cur = lib.ggml_mul(ctx, cur, mw)
+            if mb is not None:
+                self.cb(cur, "norm_w", il)
+        if mb is not None:
+            cur = lib.ggml_add(ctx, cur, mb)
+        return cur
+
+    def ffn_gelu_seq(self, cur: Any, w: dict[str, Any], il: int) -> Any:
+        """build_ffn(LLM_FFN_GELU, LLM_FFN_SEQ) without a gate: down(gelu(up x + b)) + b."""
+        lib, ctx = self.lib, self.ctx0
+        cur = self.cb(self.mm(w["ffn_up.weight"], cur), "ffn_up", il)
+        if w.get("ffn_up.bias") is not None:
+            cur = self.cb(lib.ggml_add(ctx, cur, w["ffn_up.bias"]), "ffn_up_b", il)
+        cur = self.cb(lib.ggml_gelu(ctx, cur), "ffn_gelu", il)
+        cur = self.mm(w["ffn_down.weight"], cur)
+        if w.get("ffn_down.bias") is not None:
+            self.cb(cur, "ffn_down", il)
+            cur = lib.ggml_add(ctx, cur, w["ffn_down.bias"])
+        return cur
+
+    def attn_inp_no_cache(self) -> InpAttnNoCache:
+        """build_attn_inp_no_cache: one mask over the ubatch's own tokens."""
+        lib, n = self.lib, self.n_tokens
+        mask = lib.ggml_new_tensor_4d(self.ctx0, F16 if self.cp.flash_attn else F32, n, n, 1, 1)
+        lib.ggml_set_input(mask)
+        self.cb(mask, "self_kq_mask", -1)
+        inp = InpAttnNoCache(mask, self.cp.causal_attn)
+        self.res.inputs.append(inp)
+        return inp
+
+    def attn_no_cache(
+        self, inp: InpAttnNoCache, w: dict[str, Any], q: Any, k: Any, v: Any, kq_scale: float, il: int
+    ) -> Any:
+        """build_attn without a KV cache: attend over this ubatch's K/V, project."""
+        lib, ctx = self.lib, self.ctx0
+        # expanded together (q, k, v) so that they are not reordered
+        self.expand(q)
+        self.expand(k)
+        self.expand(v)
+        cur = self.cb(self.attn_mha(q, k, v, inp.kq_mask, kq_scale, il), "kqv_out", il)
+        cur = self.mm(w["attn_output.weight"], cur, w.get("attn_output.scale"))
+        if w.get("attn_output.bias") is not None:
+            cur = lib.ggml_add(ctx, cur, w["attn_output.bias"])
+        return cur
+
+    def pooling(self, cls: Any, cls_b: Any, cls_out: Any, cls_out_b: Any) -> None:
+        """build_pooling (with ``embeddings`` on): t_embd pooled per sequence into
+        t_embd_pooled, "result_embd_pooled".  NONE passes t_embd through, renamed (a quirk the
+        graph dump shows); RANK runs the classifier head on the first token of each sequence."""
+        if not self.cp.embeddings:
+            return
+        lib, ctx, hp, pt = self.lib, self.ctx0, self.hp, self.cp.pooling_type
+        inp = self.res.t_embd
+        if pt == POOLING_NONE:
+            cur = inp
+        elif pt == POOLING_MEAN or (pt == POOLING_RANK and hp.pooling_type_cls == POOLING_MEAN):
+            cur = lib.ggml_mul_mat(ctx, lib.ggml_cont(ctx, lib.ggml_transpose(ctx, inp)), self.inp_mean())
+        elif pt in (POOLING_CLS, POOLING_LAST, POOLING_RANK):
+            cur = lib.ggml_get_rows(ctx, inp, self.inp_cls())
+        else:
+            raise ValueError(f"unknown pooling type {pt}")
+        if pt == POOLING_RANK:
+            if cls is not None:  # classification head (bert: tanh, no head norm)
+                cur = lib.ggml_mul_mat(ctx, cls, cur)
+                if cls_b is not None:
+                    cur = lib.ggml_add(ctx, cur, cls_b)
+                cur = lib.ggml_tanh(ctx, cur)
+            if cls_out is not None:
+                cur = lib.ggml_mul_mat(ctx, cls_out, cur)
+                if cls_out_b is not None:
+                    cur = lib.ggml_add(ctx, cur, cls_out_b)
+        self.cb(cur, "result_embd_pooled", -1)
+        self.res.t_embd_pooled = cur
+        self.expand(cur)
+
+    def inp_mean(self) -> Any:
+        lib = self.lib
+        cur = lib.ggml_new_tensor_2d(self.ctx0, F32, self.n_tokens, self.ub.n_seqs_unq)
+        lib.ggml_set_input(cur)
+        lib.ggml_set_name(cur, b"mean")
+        self.res.inputs.append(InpMean(cur))
+        return cur
+
+    def inp_cls(self) -> Any:
+        lib, pt = self.lib, self.cp.pooling_type
+        cur = lib.ggml_new_tensor_1d(self.ctx0, I32, self.ub.n_seqs_unq)
+        lib.ggml_set_input(cur)
+        lib.ggml_set_name(cur, b"cls")
+        last = pt == POOLING_LAST or (pt == POOLING_RANK and self.cp.causal_attn)
+        self.res.inputs.append(InpCls(cur, last))
+        return cur

@@ -88,8 +88,9 @@ class InpAttnKV:
     n_stream], F16 with flash attention): the slot and the mask of the current memory context."""
 
     def __init__(self, kv: KVCache, kvt: KVTensors, *, k_idxs: Any, v_idxs: Any, kq_mask: Any,
-                 causal: bool, sinfo: SlotInfo) -> None:
+                 causal: bool, sinfo: SlotInfo, swa: bool = False) -> None:
         self.kv, self.kvt = kv, kvt
+        self.swa = swa  # the SWA cache of an iSWA pair (its slots and n_kv are p.*_swa)
         self.k_idxs, self.v_idxs, self.kq_mask = k_idxs, v_idxs, kq_mask
         self.causal = causal
         self.sinfo = sinfo
@@ -110,7 +111,82 @@ class InpAttnKV:
                         out=mask)
 
     def can_reuse(self, p: Any) -> bool:
-        self.sinfo = p.sinfo  # the reference rebinds its memory context here
+        # the reference rebinds its memory context here
+        self.sinfo, n_kv = (p.sinfo_swa, p.n_kv_swa) if self.swa else (p.sinfo, p.n_kv)
         m = self.kq_mask
-        return (self.k_idxs.ne[0] == p.ubatch.n_tokens and m.ne[0] == p.n_kv
+        return (self.k_idxs.ne[0] == p.ubatch.n_tokens and m.ne[0] == n_kv
                 and m.ne[1] == p.ubatch.n_tokens // p.n_stream and m.ne[2] == 1 and m.ne[3] == p.n_stream)
+
+
+class InpAttnNoCache:
+    """self_kq_mask [n_tokens, n_tokens, 1, 1] (F16 with flash attention) of a model without
+    memory: a token sees the tokens of its first sequence (and, if causal, not later ones).
+    The reference implements no can_reuse for it: such graphs are rebuilt every time."""
+
+    def __init__(self, kq_mask: Any, causal: bool) -> None:
+        self.kq_mask, self.causal = kq_mask, causal
+
+    def set_input(self, ub: UBatch, p: Any) -> None:
+        m = self.kq_mask
+        n = ub.n_tokens
+        seq = np.fromiter((s[0] for s in ub.seq_id[:n]), np.int32, n)
+        pos = np.asarray(ub.pos[:n])
+        ok = seq[:, None] == seq[None, :]  # [query i1, key i0]
+        if self.causal:
+            ok &= pos[None, :] <= pos[:, None]
+        dtype = np.float16 if m.type == QT.F16 else np.float32
+        host_view(m, dtype, (n, n))[:] = np.where(ok, dtype(0.0), dtype(-np.inf))
+
+    def can_reuse(self, p: Any) -> bool:
+        return False
+
+
+class InpMean:
+    """mean F32 [n_tokens, n_seqs_unq]: row s holds 1/len(s) at the tokens of sequence s."""
+
+    def __init__(self, mean: Any) -> None:
+        self.mean = mean
+
+    def set_input(self, ub: UBatch, p: Any) -> None:
+        n, n_seq_tok, n_unq, idx = ub.n_tokens, ub.n_seq_tokens, ub.n_seqs_unq, ub.seq_idx
+        sums = np.zeros(n_unq, np.uint64)
+        for i in range(0, n, n_seq_tok):
+            for s in ub.seq_id[i]:
+                sums[idx[s]] += n_seq_tok
+        div = np.zeros(n_unq, np.float32)
+        div[sums > 0] = np.float32(1.0) / sums[sums > 0].astype(np.float32)  # 1.0f/float(sum)
+        data = host_view(self.mean, np.float32, (n_unq, n))
+        data[:] = 0.0
+        for i in range(0, n, n_seq_tok):
+            for s in ub.seq_id[i]:
+                data[idx[s], i:i + n_seq_tok] = div[idx[s]]
+
+    def can_reuse(self, p: Any) -> bool:
+        return False
+
+
+class InpCls:
+    """cls I32 [n_seqs_unq]: the row of each sequence's first token (``last``: its last one)."""
+
+    def __init__(self, cls: Any, last: bool) -> None:
+        self.cls, self.last = cls, last
+
+    def set_input(self, ub: UBatch, p: Any) -> None:
+        n_unq, idx = ub.n_seqs_unq, ub.seq_idx
+        target_pos = [-1] * n_unq
+        target_row = [-1] * n_unq
+        for i in range(ub.n_tokens):
+            pos = int(ub.pos[i])
+            for s in ub.seq_id[i]:
+                j = idx[s]
+                tp = target_pos[j]
+                if tp == -1 or (self.last and pos >= tp) or (not self.last and pos < tp):
+                    target_pos[j], target_row[j] = pos, i
+        data = host_view(self.cls, np.int32, (n_unq,))
+        data[:] = 0
+        for j, r in enumerate(target_row):
+            if r >= 0:
+                data[j] = r
+
+    def can_reuse(self, p: Any) -> bool:
+        return False

@@ -52,11 +52,11 @@ _LAYER_WEIGHTS = (
 )
 
 
-def layer_weights(model: Any, il: int) -> dict[str, Any]:
+def layer_weights(model: Any, il: int, names: tuple[str, ...] = _LAYER_WEIGHTS) -> dict[str, Any]:
     """The raw ggml tensors of layer il, by name without the "blk.N." prefix (absent: None)."""
     tensors = model._buffers.tensors
     out = {}
-    for name in _LAYER_WEIGHTS:
+    for name in names:
         t = tensors.get(f"blk.{il}.{name}")
         out[name] = None if t is None else t.ptr
     return out

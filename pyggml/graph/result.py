@@ -26,6 +26,8 @@ class GraphParams:
     n_stream: int  # attention streams of the KQ mask (1 with a unified cache)
     embeddings: bool
     causal: bool
+    sinfo_swa: SlotInfo | None = None  # the SWA cache's slot and n_kv (iSWA memory)
+    n_kv_swa: int = 0
 
     def allow_reuse(self, other: GraphParams) -> bool:
         """llm_graph_params::allow_reuse: same ubatch shape (and, for equal splits, the same
@@ -69,6 +71,7 @@ class GraphResult:
         self.inputs: list[Any] = []
         self.t_logits: Any = None
         self.t_embd: Any = None
+        self.t_embd_pooled: Any = None  # build_pooling's output
         self.params: GraphParams | None = None
 
     def reset(self) -> None:
@@ -76,7 +79,7 @@ class GraphResult:
         if self.ctx != ffi.NULL:
             lib.ggml_free(self.ctx)
         self.inputs = []
-        self.t_logits = self.t_embd = None
+        self.t_logits = self.t_embd = self.t_embd_pooled = None
         self.params = None
         self.ctx = lib.ggml_init({"mem_size": len(self._meta), "mem_buffer": self._meta, "no_alloc": True})
         self.gf = lib.ggml_new_graph_custom(self.ctx, self.max_nodes, False)
@@ -92,7 +95,7 @@ class GraphResult:
 
     def set_outputs(self) -> None:
         lib = ggml()
-        for t in (self.t_logits, self.t_embd):
+        for t in (self.t_logits, self.t_embd, self.t_embd_pooled):
             if t is not None:
                 lib.ggml_set_output(t)
 

@@ -13,6 +13,7 @@ without flash attention, where the attention reads V as [n_kv, n_head_kv, n_embd
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,10 @@ class KVTensors:
         type_k: int,
         type_v: int,
         v_trans: bool,
+        layers: Sequence[int] | None = None,
     ) -> None:
+        """``layers``: the model layers this cache stores (all ``n_layer`` by default; an iSWA
+        pair splits them between its two caches, each tensor keeping its layer's number)."""
         lib = ggml()
         self.kv_size, self.n_stream, self.v_trans = kv_size, n_stream, v_trans
         self.n_embd_head_k, self.n_embd_head_v, self.n_head_kv = n_embd_head_k, n_embd_head_v, n_head_kv
@@ -58,29 +62,26 @@ class KVTensors:
                 "no_alloc": True,
             }
         )
-        self.k: list[Any] = []
-        self.v: list[Any] = []
-        self.k_stream: list[list[Any]] = []
-        self.v_stream: list[list[Any]] = []
-        for il in range(n_layer):
+        self.layers = list(range(n_layer) if layers is None else layers)
+        self.k: dict[int, Any] = {}
+        self.v: dict[int, Any] = {}
+        self.k_stream: dict[int, list[Any]] = {}
+        self.v_stream: dict[int, list[Any]] = {}
+        for il in self.layers:
             k = lib.ggml_new_tensor_3d(self._ctx, type_k, self.n_embd_k_gqa, kv_size, n_stream)
             v = lib.ggml_new_tensor_3d(self._ctx, type_v, self.n_embd_v_gqa, kv_size, n_stream)
             lib.ggml_set_name(k, f"cache_k_l{il}".encode())
             lib.ggml_set_name(v, f"cache_v_l{il}".encode())
-            self.k.append(k)
-            self.v.append(v)
-            self.k_stream.append(
-                [
-                    lib.ggml_view_2d(self._ctx, k, self.n_embd_k_gqa, kv_size, k.nb[1], s * k.nb[2])
-                    for s in range(n_stream)
-                ]
-            )
-            self.v_stream.append(
-                [
-                    lib.ggml_view_2d(self._ctx, v, self.n_embd_v_gqa, kv_size, v.nb[1], s * v.nb[2])
-                    for s in range(n_stream)
-                ]
-            )
+            self.k[il] = k
+            self.v[il] = v
+            self.k_stream[il] = [
+                lib.ggml_view_2d(self._ctx, k, self.n_embd_k_gqa, kv_size, k.nb[1], s * k.nb[2])
+                for s in range(n_stream)
+            ]
+            self.v_stream[il] = [
+                lib.ggml_view_2d(self._ctx, v, self.n_embd_v_gqa, kv_size, v.nb[1], s * v.nb[2])
+                for s in range(n_stream)
+            ]
         self._buf = lib.ggml_backend_alloc_ctx_tensors_from_buft(
             self._ctx, lib.ggml_backend_cpu_buffer_type()
         )
@@ -228,7 +229,7 @@ class KVTensors:
     def copy_stream(self, src: int, dst: int) -> None:
         """llama_kv_cache::update: copy every layer's K/V of stream src over stream dst."""
         lib = ggml()
-        for il in range(len(self.k)):
+        for il in self.layers:
             lib.ggml_backend_tensor_copy(self.k_stream[il][src], self.k_stream[il][dst])
             lib.ggml_backend_tensor_copy(self.v_stream[il][src], self.v_stream[il][dst])
 

@@ -55,24 +55,7 @@ def declare(hp: LlamaHParams, present: Present) -> Iterator[TensorDecl]:
             return TensorDecl(name, ne, flags)
 
         yield t(blk + "attn_norm.weight", (n_embd,))
-        # create_tensor_qkv: a fused QKV tensor, else separate Q/K/V (+ optional biases)
-        n_qkv = n_embd_q + n_embd_k_gqa + n_embd_v_gqa
-        if present(blk + "attn_qkv.weight"):
-            yield t(blk + "attn_qkv.weight", (n_embd, n_qkv), NOT_REQUIRED)
-            has_qkv_b = present(blk + "attn_qkv.bias")
-            yield t(blk + "attn_qkv.bias", (n_qkv,), NOT_REQUIRED)
-            if not has_qkv_b:
-                yield t(blk + "attn_q.bias", (n_embd_q,), NOT_REQUIRED)
-                yield t(blk + "attn_k.bias", (n_embd_k_gqa,), NOT_REQUIRED)
-                yield t(blk + "attn_v.bias", (n_embd_v_gqa,), NOT_REQUIRED)
-        else:
-            yield t(blk + "attn_qkv.weight", (n_embd, n_qkv), NOT_REQUIRED)
-            yield t(blk + "attn_q.weight", (n_embd, n_embd_q))
-            yield t(blk + "attn_k.weight", (n_embd, n_embd_k_gqa))
-            yield t(blk + "attn_v.weight", (n_embd, n_embd_v_gqa))
-            yield t(blk + "attn_q.bias", (n_embd_q,), NOT_REQUIRED)
-            yield t(blk + "attn_k.bias", (n_embd_k_gqa,), NOT_REQUIRED)
-            yield t(blk + "attn_v.bias", (n_embd_v_gqa,), NOT_REQUIRED)
+        yield from declare_qkv(t, present, blk, n_embd, n_embd_q, n_embd_k_gqa, n_embd_v_gqa)
         yield t(blk + "attn_output.weight", (n_embd_q, n_embd))
         yield t(blk + "attn_output.bias", (n_embd,), NOT_REQUIRED)
         yield t(blk + "ffn_norm.weight", (n_embd,))
@@ -95,8 +78,12 @@ def declare(hp: LlamaHParams, present: Present) -> Iterator[TensorDecl]:
             yield t(blk + "ffn_down_exps.weight", (n_ff, n_embd, n_expert))
             yield t(blk + "ffn_up_exps.weight", (n_embd, n_ff, n_expert))
         per_layer.append(made)
+    yield from scale_decls(per_layer, n_expert)
 
-    # llama_model_base::load_tensors: optional per-tensor scales of every weight that exists
+
+def scale_decls(per_layer: list[dict[str, bool]], n_expert: int) -> Iterator[TensorDecl]:
+    """llama_model_base::load_tensors: optional per-tensor scales of every weight that exists
+    (``per_layer[i]``: which of layer i's tensors were created)."""
     for i, made in enumerate(per_layer):
         blk = f"blk.{i}."
         for suffix in ("scale", "input_scale"):
@@ -104,6 +91,25 @@ def declare(hp: LlamaHParams, present: Present) -> Iterator[TensorDecl]:
                 if made.get(blk + base + ".weight"):
                     ne = (n_expert,) if base.endswith("_exps") else (1,)
                     yield TensorDecl(f"{blk}{base}.{suffix}", ne, NOT_REQUIRED)
+
+
+def declare_qkv(t: Callable[..., TensorDecl], present: Present, blk: str, n_embd: int, n_q: int, n_k: int,
+                n_v: int) -> Iterator[TensorDecl]:
+    """create_tensor_qkv: a fused QKV tensor, else separate Q/K/V (+ optional biases)."""
+    n_qkv = n_q + n_k + n_v
+    yield t(blk + "attn_qkv.weight", (n_embd, n_qkv), NOT_REQUIRED)
+    if present(blk + "attn_qkv.weight"):
+        has_qkv_b = present(blk + "attn_qkv.bias")
+        yield t(blk + "attn_qkv.bias", (n_qkv,), NOT_REQUIRED)
+        if has_qkv_b:
+            return
+    else:
+        yield t(blk + "attn_q.weight", (n_embd, n_q))
+        yield t(blk + "attn_k.weight", (n_embd, n_k))
+        yield t(blk + "attn_v.weight", (n_embd, n_v))
+    yield t(blk + "attn_q.bias", (n_q,), NOT_REQUIRED)
+    yield t(blk + "attn_k.bias", (n_k,), NOT_REQUIRED)
+    yield t(blk + "attn_v.bias", (n_v,), NOT_REQUIRED)
 
 
 # weights that get optional scales, in the order of the generic pass (llama arch subset)

@@ -33,6 +33,10 @@ _ROLE_OP = {
     "rope_factors_short": "rope",
     "attn_norm": "mul",
     "ffn_norm": "mul",
+    "attn_q_norm": "mul",
+    "attn_k_norm": "mul",
+    "post_attention_norm": "mul",
+    "post_ffw_norm": "mul",
     "attn_q": "mul_mat",
     "attn_k": "mul_mat",
     "attn_v": "mul_mat",
@@ -45,6 +49,14 @@ _ROLE_OP = {
     "ffn_gate_exps": "mul_mat_id",
     "ffn_down_exps": "mul_mat_id",
     "ffn_up_exps": "mul_mat_id",
+    # bert
+    "token_types": "get_rows",
+    "position_embd": "get_rows",
+    "token_embd_norm": "mul",
+    "attn_output_norm": "mul",
+    "layer_output_norm": "mul",
+    "cls": "mul_mat",
+    "cls.output": "mul_mat",
 }
 
 
@@ -119,7 +131,8 @@ def weight_op(name: str, *, duplicated: bool = False) -> str:
     parts = name.split(".")
     if parts[0] == "blk":
         parts = parts[2:]
-    role, suffix = parts[0], (parts[1] if len(parts) > 1 else "")
+    # the suffix is the last part ("cls.output.bias": role "cls.output")
+    role, suffix = (".".join(parts[:-1]), parts[-1]) if len(parts) > 1 else (parts[0], "")
     if role == "token_embd" and duplicated:
         role = "output"
     op = _ROLE_OP.get(role, "none")

@@ -10,7 +10,7 @@ raises ``LoadAbortError`` here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ class KEY:
     ATTENTION_KEY_LENGTH_SWA = "{arch}.attention.key_length_swa"
     ATTENTION_VALUE_LENGTH_SWA = "{arch}.attention.value_length_swa"
     ATTENTION_LAYERNORM_RMS_EPS = "{arch}.attention.layer_norm_rms_epsilon"
+    ATTENTION_LAYERNORM_EPS = "{arch}.attention.layer_norm_epsilon"
     ATTENTION_CAUSAL = "{arch}.attention.causal"
     ROPE_DIMENSION_COUNT = "{arch}.rope.dimension_count"
     ROPE_DIMENSION_COUNT_SWA = "{arch}.rope.dimension_count_swa"
@@ -74,15 +75,22 @@ class KEY:
     ROPE_SCALING_ALPHA = "{arch}.rope.scaling.alpha"
     ROPE_SCALING_ORIG_CTX_LEN = "{arch}.rope.scaling.original_context_length"
     ROPE_SCALING_FINETUNED = "{arch}.rope.scaling.finetuned"
+    ROPE_FREQ_BASE_SWA = "{arch}.rope.freq_base_swa"
+    ATTENTION_SLIDING_WINDOW = "{arch}.attention.sliding_window"
+    ATTENTION_SLIDING_WINDOW_PATTERN = "{arch}.attention.sliding_window_pattern"
+    FINAL_LOGIT_SOFTCAPPING = "{arch}.final_logit_softcapping"
     TOKENIZER_MODEL = "tokenizer.ggml.model"
     TOKENIZER_PRE = "tokenizer.ggml.pre"
     TOKENIZER_LIST = "tokenizer.ggml.tokens"
+    TOKENIZER_TOKEN_TYPE_COUNT = "tokenizer.ggml.token_type_count"
 
 
 # llama.cpp: src/llama-model.cpp LLAMA_ROPE_SCALING_TYPES; include/llama.h enum values
 ROPE_SCALING_TYPES = {"none": 0, "linear": 1, "yarn": 2, "longrope": 3}
 POOLING_TYPE_UNSPECIFIED = -1
 ROPE_TYPE_NORM = 0          # llama_model_rope_type(LLM_ARCH_LLAMA)
+SWA_TYPE_STANDARD = 1       # enum llama_swa_type
+ROPE_TYPE_NEOX = 2          # llama_model_rope_type(LLM_ARCH_BERT)
 
 
 class Metadata:
@@ -231,6 +239,21 @@ class LlamaHParams:
     # them: no weights scale (0.0); its norm_w is a constant true, not expert_weights_norm)
     expert_weights_scale: float = 0.0
     expert_weights_norm: bool = False
+    # sliding-window attention and the gemma3 extras (llama_hparams defaults when absent)
+    swa_type: int = 0
+    n_swa: int = 0
+    swa_layers: tuple[bool, ...] = ()
+    rope_freq_base_train_swa: float = 10000.0
+    rope_freq_scale_train_swa: float = 1.0
+    f_final_logit_softcapping: float = 0.0
+    f_attention_scale: float = 0.0
+    # LLM_ARCH_BERT: the LayerNorm epsilon and the vocab's token-type count (tokenizer key)
+    f_norm_eps: float = 0.0
+    n_token_types: int = 0
+
+    def is_swa(self, il: int) -> bool:
+        """llama_hparams::is_swa: layer il attends over a sliding window."""
+        return bool(self.swa_layers) and self.swa_layers[il]
 
     # llama_model's convenience names
     @property
@@ -248,7 +271,7 @@ def _abort(cond: bool, what: str) -> None:
 
 
 def load_llama_hparams(meta: Metadata, name: str) -> LlamaHParams:
-    """llama_model_base::load_hparams + llama_model_llama::load_arch_hparams, in their order.
+    """llama_model_base::load_hparams + load_arch_hparams of llama or bert, in their order.
 
     Raises LoadError with the reference's message (without the "error loading model
     hyperparameters: " prefix, which the loader adds), LoadAbortError where it asserts."""
@@ -305,7 +328,7 @@ def load_llama_hparams(meta: Metadata, name: str) -> LlamaHParams:
         head_k = _opt(meta.get(K.ATTENTION_KEY_LENGTH, VT.UINT32), n_embd // n_head[0])
         head_v = _opt(meta.get(K.ATTENTION_VALUE_LENGTH, VT.UINT32), n_embd // n_head[0])
         n_rot = _opt(meta.get(K.ROPE_DIMENSION_COUNT, VT.UINT32), head_k)
-        if n_rot != head_k:  # LLM_ARCH_LLAMA requires a full rotary dimension
+        if meta.arch == "llama" and n_rot != head_k:  # LLM_ARCH_LLAMA requires a full rotary dimension
             raise LoadError(f"invalid n_rot: {n_rot}, expected {head_k}")
     else:
         head_k = head_v = n_rot = 0
@@ -316,11 +339,19 @@ def load_llama_hparams(meta: Metadata, name: str) -> LlamaHParams:
     labels = meta.str_arr(K.CLASSIFIER_OUTPUT_LABELS) or []
     n_cls_out = len(labels) if labels else 1
 
-    # llama_model_llama::load_arch_hparams
     n_vocab = meta.get(K.VOCAB_SIZE, VT.UINT32)
     if n_vocab is None:
         n_vocab = _opt(meta.arr_n(K.TOKENIZER_LIST), 0)
-    rms_eps = meta.get(K.ATTENTION_LAYERNORM_RMS_EPS, VT.FLOAT32, required=True)
+    # load_arch_hparams: llama reads the RMS epsilon, bert the LayerNorm one
+    arch: dict[str, Any] = {"f_norm_rms_eps": 0.0, "rope_type": ROPE_TYPE_NORM}
+    if meta.arch == "bert":
+        arch["f_norm_eps"] = _f32(meta.get(K.ATTENTION_LAYERNORM_EPS, VT.FLOAT32, required=True))
+        arch["rope_type"] = ROPE_TYPE_NEOX
+        # llama_vocab::load; bert's n_vocab is the vocab's token count
+        arch["n_token_types"] = _opt(meta.get(K.TOKENIZER_TOKEN_TYPE_COUNT, VT.UINT32), 0)
+        n_vocab = _opt(meta.arr_n(K.TOKENIZER_LIST), 0)
+    else:
+        arch["f_norm_rms_eps"] = _f32(meta.get(K.ATTENTION_LAYERNORM_RMS_EPS, VT.FLOAT32, required=True))
 
     return LlamaHParams(
         name=name, n_ctx_train=n_ctx_train, n_embd=n_embd, n_embd_out=n_embd_out, n_layer=n_layer,
@@ -328,18 +359,52 @@ def load_llama_hparams(meta: Metadata, name: str) -> LlamaHParams:
         n_expert_groups=n_expert_groups, n_group_used=n_group_used, n_head=tuple(n_head),
         n_head_kv=tuple(n_head_kv), n_ff=tuple(n_ff), n_rot=n_rot, n_embd_head_k=head_k,
         n_embd_head_v=head_v, n_rot_swa=n_rot_swa, n_embd_head_k_swa=head_k_swa,
-        n_embd_head_v_swa=head_v_swa, f_norm_rms_eps=_f32(rms_eps),
+        n_embd_head_v_swa=head_v_swa,
         rope_freq_base_train=_f32(rope_freq_base), rope_freq_scale_train=_f32(freq_scale),
         rope_scaling_type_train=rope_scaling_type, rope_attn_factor=_f32(rope_attn_factor),
         rope_scaling_alpha=_f32(rope_scaling_alpha), rope_finetuned=bool(rope_finetuned),
         n_ctx_orig_yarn=n_ctx_orig_yarn, causal_attn=bool(causal_attn), pooling_type=pooling_type,
-        pooling_type_cls=pooling_type_cls, rope_type=ROPE_TYPE_NORM, use_alibi=False,
-        n_cls_out=n_cls_out, classifier_labels=tuple(labels), n_vocab=n_vocab,
+        pooling_type_cls=pooling_type_cls, use_alibi=False,
+        n_cls_out=n_cls_out, classifier_labels=tuple(labels), n_vocab=n_vocab, **arch,
     )
 
 
 def _opt(value: Any, default: Any) -> Any:
     return default if value is None else value
+
+
+def load_gemma3_hparams(meta: Metadata, name: str) -> LlamaHParams:
+    """llama_model_base::load_hparams + llama_model_gemma3::load_arch_hparams: the sliding
+    window (every layer but each 6th by default), its RoPE base, the final logit soft-capping and
+    the attention scale Q is multiplied by."""
+    K = KEY
+    hp = load_llama_hparams(meta, name)  # the generic keys, then the same required rms eps
+    n_layer = hp.n_layer
+    n_swa = _opt(meta.get(K.ATTENTION_SLIDING_WINDOW, VT.UINT32), 0)
+    swa_type, swa_layers, base_swa = 0, (False,) * n_layer, 10000.0
+    if n_swa > 0:
+        swa_type = SWA_TYPE_STANDARD
+        swa_layers = _swa_pattern(meta, n_layer, 6)
+        base_swa = _opt(meta.get(K.ROPE_FREQ_BASE_SWA, VT.FLOAT32), 10000.0)
+    softcap = _opt(meta.get(K.FINAL_LOGIT_SOFTCAPPING, VT.FLOAT32), 0.0)
+    f32 = np.float32
+    # the 27B (62 layers) scales by the model width per head, the others by the head size
+    d = hp.n_embd // hp.n_head[0] if n_layer == 62 else hp.n_embd_head_k
+    scale = float(f32(1.0) / np.sqrt(f32(d)))
+    return replace(hp, rope_type=ROPE_TYPE_NEOX, swa_type=swa_type, n_swa=n_swa, swa_layers=swa_layers,
+                   rope_freq_base_train_swa=_f32(base_swa), f_final_logit_softcapping=_f32(softcap),
+                   f_attention_scale=scale)
+
+
+def _swa_pattern(meta: Metadata, n_layer: int, n_pattern: int) -> tuple[bool, ...]:
+    """llama_model_base::load_swa_pattern (dense_first=false): a per-layer array, else layer il
+    slides unless it is the last of each group of ``n_pattern`` (0: every layer slides)."""
+    kv = meta.find(meta.key(KEY.ATTENTION_SLIDING_WINDOW_PATTERN))
+    if kv is not None and kv.type == VT.ARRAY:
+        flags = [bool(v) for v in kv.value][:n_layer]
+        return tuple(flags + [False] * (n_layer - len(flags)))
+    n = _opt(meta.get(KEY.ATTENTION_SLIDING_WINDOW_PATTERN, VT.UINT32), n_pattern)
+    return tuple(n == 0 or il % n < n - 1 for il in range(n_layer))
 
 
 @dataclass(frozen=True)

@@ -107,10 +107,13 @@ class _Ours(_Side):
         return int(r) if r is not None else 0
 
     def kv(self) -> Any:
-        st = kv_state(self.ctx.kv)
-        for s, stream in enumerate(st["streams"]):
-            stream["head"] = self.ctx.kv.heads[s]
-        return _canon(st)
+        out = []
+        for kv, _ in self.ctx.caches:  # one cache, or an iSWA pair (base, SWA)
+            st = kv_state(kv)
+            for s, stream in enumerate(st["streams"]):
+                stream["head"] = kv.heads[s]
+            out.append(_canon(st))
+        return out[0] if len(out) == 1 else out
 
     def graph(self) -> Any:
         from ..reference.decode import graph_dump
@@ -161,8 +164,10 @@ class _Ref(_Side):
         return self.ctx.memory(op, *args)
 
     def kv(self) -> Any:
-        st = self.ctx.kv_state()
-        return _canon(st["caches"][0]["state"]) if st.get("caches") else None
+        caches = [_canon(c["state"]) for c in self.ctx.kv_state().get("caches", [])]
+        if not caches:
+            return None
+        return caches[0] if len(caches) == 1 else caches
 
     def graph(self) -> Any:
         return self.ctx.graph()

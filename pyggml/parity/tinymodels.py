@@ -43,10 +43,17 @@ class TinySpec:
     n_expert_used: int = 0
     rope_scaling: str = ""      # "linear"/"yarn"/"none": rope.scaling.* keys (original ctx n_ctx/4)
     rope_factor: float = 1.0
+    arch: str = "llama"         # "gemma3": Q/K norms, post-norms, GELU FFN, sliding window
+    n_swa: int = 0              # gemma3: attention.sliding_window (0: key absent, no SWA)
+    swa_pattern: int = 0        # gemma3: attention.sliding_window_pattern (0: key absent, default 6)
+    rope_base_swa: float = 0.0  # gemma3: rope.freq_base_swa (0: key absent)
+    softcap: float = 0.0        # gemma3: final_logit_softcapping (0: key absent)
 
     @property
     def tag(self) -> str:
         parts = [f"e{self.n_embd}l{self.n_layer}h{self.n_head}kv{self.n_head_kv}", self.qtype.name]
+        if self.arch != "llama":
+            parts.insert(0, f"{self.arch}-swa{self.n_swa}p{self.swa_pattern}")
         parts += [p for p, on in (("tied", self.tied), ("bias", self.bias), ("ropefreqs", self.rope_freqs),
                                   ("arr", self.head_arrays), ("qkv", self.fused_qkv)) if on]
         if self.n_expert:
@@ -137,7 +144,7 @@ def build(spec: TinySpec) -> TinyModel:
     rng = np.random.default_rng(spec.seed)
     head_dim = spec.n_embd // spec.n_head
     n_q, n_kv = head_dim * spec.n_head, head_dim * spec.n_head_kv
-    a = "llama"
+    a = spec.arch
     toks, scores, types = _tokens(spec.n_vocab)
     L = spec.n_layer
     heads: tuple[VT, Any, VT | None] = (VT.ARRAY, [spec.n_head] * L, VT.INT32) if spec.head_arrays \
@@ -162,6 +169,7 @@ def build(spec: TinySpec) -> TinyModel:
            KVEntry(f"{a}.rope.scaling.factor", VT.FLOAT32, spec.rope_factor),
            KVEntry(f"{a}.rope.scaling.original_context_length", VT.UINT32, spec.n_ctx // 4)]
           if spec.rope_scaling else []),
+        *_gemma3_kv(spec),
         KVEntry("tokenizer.ggml.model", VT.STRING, "llama"),
         KVEntry("tokenizer.ggml.tokens", VT.ARRAY, toks, VT.STRING),
         KVEntry("tokenizer.ggml.scores", VT.ARRAY, scores, VT.FLOAT32),
@@ -193,6 +201,10 @@ def build(spec: TinySpec) -> TinyModel:
             add(b + "attn_v.weight", (spec.n_embd, n_kv))
         add(b + "attn_output.weight", (n_q, spec.n_embd))
         add(b + "ffn_norm.weight", (spec.n_embd,))
+        if spec.arch == "gemma3":
+            for name, n in (("post_attention_norm", spec.n_embd), ("attn_k_norm", head_dim),
+                            ("attn_q_norm", head_dim), ("post_ffw_norm", spec.n_embd)):
+                add(b + name + ".weight", (n,))
         if spec.n_expert:
             # the router stays F32, as llama-quantize leaves ffn_gate_inp
             add(b + "ffn_gate_inp.weight", (spec.n_embd, spec.n_expert), QT.F32)
@@ -211,6 +223,21 @@ def build(spec: TinySpec) -> TinyModel:
             for name, n in (*qkv, ("attn_output", spec.n_embd), *ffn):
                 add(b + name + ".bias", (n,))
     return TinyModel(spec, kv, tensors)
+
+
+def _gemma3_kv(spec: TinySpec) -> list[KVEntry]:
+    """The gemma3 keys of ``spec`` that are set (an absent key keeps the reference's default)."""
+    a = spec.arch
+    if a != "gemma3":
+        return []
+    out = []
+    for key, vtype, value in (("attention.sliding_window", VT.UINT32, spec.n_swa),
+                              ("attention.sliding_window_pattern", VT.UINT32, spec.swa_pattern),
+                              ("rope.freq_base_swa", VT.FLOAT32, spec.rope_base_swa),
+                              ("final_logit_softcapping", VT.FLOAT32, spec.softcap)):
+        if value:
+            out.append(KVEntry(f"{a}.{key}", vtype, value))
+    return out
 
 
 # ---- writing ---------------------------------------------------------------------------
