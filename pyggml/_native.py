@@ -583,6 +583,10 @@ void * ps_dec_ctx_new(void * model, const char * cparams_json, char ** json);
 void   ps_dec_ctx_free(void * ctx);
 int    ps_dec_decode(void * ctx, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
                      const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits);
+int    ps_dec_encode(void * ctx, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+                     const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits);
+int    ps_dec_embeddings_ith(void * ctx, int32_t i, float * out, int32_t n);
+int    ps_dec_embeddings_seq(void * ctx, int32_t seq_id, float * out, int32_t n);
 int    ps_dec_last_log(void * ctx, char ** text);
 int    ps_dec_logits(void * ctx, int32_t i, float * out);
 int    ps_dec_n_outputs(void * ctx);

@@ -10,6 +10,7 @@ build or reuse the graph, set inputs, compute, extract -> output mapping), ``pro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,10 @@ from .._native import ffi, ggml
 from ..batch import Batch, BatchAllocr, UBatch
 from ..errors import BatchError, DecodeError
 from ..graph import GraphBuilder, GraphParams, GraphResult
+from ..graph import bert as bert_graph
 from ..graph import gemma3 as gemma3_graph
 from ..graph import llama as llama_graph
-from ..graph.builder import I32
+from ..graph.builder import I32, POOLING_NONE, POOLING_RANK
 from ..graph.inputs import host_view
 from ..memory.api import Memory
 from ..memory.iswa import KVCacheISWA
@@ -34,7 +36,9 @@ _STATUS_SUCCESS, _STATUS_ALLOC_FAILED = 0, -2  # enum ggml_status (ABORTED 1, FA
 _CODE = {1: 2, -2: -2, -1: -3}  # ggml_status -> llama_decode's return code
 _POS_MAX = 2**31 - 1
 # llama_model::build_graph's architecture switch (the architectures pyggml decodes)
-_GRAPHS = {"llama": llama_graph.build, "gemma3": gemma3_graph.build}
+_GRAPHS = {"llama": llama_graph.build, "gemma3": gemma3_graph.build, "bert": bert_graph.build}
+# encoders: llama_model::create_memory gives them no memory, so decode() encodes
+_NO_MEMORY = frozenset({"bert"})
 # one SlotInfo per KV cache of the memory (one, or base + SWA for iSWA), for one ubatch
 Slots = tuple[SlotInfo, ...]
 
@@ -94,9 +98,10 @@ class Context:
             has_embd=self.params.embeddings,
         )
         self.outputs.reserve(self.params.n_seq_max)
-        # memory: the cells (a KVCache, or an iSWA pair) and each cache's tensors
+        self.embd_seq: dict[int, np.ndarray] = {}  # pooled embeddings by sequence id (embd_seq)
+        # memory: the cells (a KVCache, or an iSWA pair) and each cache's tensors; encoders: none
         self.kv, self.caches = self.create_memory()
-        self.memory = ContextMemory(self.kv, self)
+        self.memory = ContextMemory(self.kv, self) if self.kv is not None else None
         self.allocr = BatchAllocr(1)
         # the scheduler and the graph slots (graph_max_nodes: max(1024, 8 * n_tensors))
         self._max_nodes = max(1024, 8 * model.n_tensors)
@@ -111,12 +116,14 @@ class Context:
         self._n_built = self._n_reused = 0
         self._n_p_eval = self._n_eval = 0
 
-    def create_memory(self) -> tuple[KVCache | KVCacheISWA, list[tuple[KVCache, KVTensors]]]:
+    def create_memory(self) -> tuple[KVCache | KVCacheISWA | None, list[tuple[KVCache, KVTensors]]]:
         """llama_model::create_memory: one KV cache, or for a sliding-window model an iSWA pair
         whose base cache stores the full-attention layers and whose SWA cache the sliding ones
         (sized by the window unless ``swa_full``).  Returns the memory and (cells, tensors) per
         cache."""
         hp, d, p = self.model.hparams, self.derived, self.params
+        if self.model.arch in _NO_MEMORY:
+            return None, []
         n_seq = max(1, p.n_seq_max)
 
         def tensors(kv: KVCache, layers: list[int]) -> KVTensors:
@@ -195,6 +202,8 @@ class Context:
         sequences from its first position on is removed."""
         if self._sched == ffi.NULL or self.model._buffers is None:
             raise ContextError("the context or its model is closed")
+        if self.kv is None:  # "cannot decode batches with this context (calling encode() instead)"
+            return self.encode(batch)
         if not isinstance(batch, Batch):
             batch = Batch.single(batch)
         if batch.n_tokens == 0:
@@ -218,6 +227,7 @@ class Context:
                 abort=True,
             )
         self.outputs.swaps.clear()
+        self.embd_seq.clear()
         self.memory_update()
         slots, ubs = self._init_batch()
         self.outputs.reserve(n_outputs_all)
@@ -231,7 +241,7 @@ class Context:
                 raise DecodeError(
                     f"process_ubatch: failed to compute graph, compute status: {status}", code=_CODE[status]
                 )
-            self._extract(res, n_outputs, n_outputs_prev)
+            self._extract(res, ub, n_outputs, n_outputs_prev)
             n_outputs_prev += n_outputs
         self.n_outputs = n_outputs_all
         self.outputs.n_outputs = n_outputs_all
@@ -241,6 +251,48 @@ class Context:
             self._n_p_eval += n_tokens_all
         else:
             self._n_eval += n_tokens_all
+
+    def encode(self, batch: Batch | Sequence[int]) -> None:
+        """llama_encode: the whole batch as one ubatch through the encoder graph (non-causal
+        attention), every token an output; then ``embeddings(i)`` (pooling none) or
+        ``embeddings_seq(seq_id)`` (mean, cls, last, rank).  Raises DecodeError with
+        llama_encode's code: -1 (empty or invalid batch; ``abort`` set where the reference
+        asserts: more tokens than n_ubatch), 2 (aborted), -2/-3 (fatal)."""
+        if self._sched == ffi.NULL or self.model._buffers is None:
+            raise ContextError("the context or its model is closed")
+        if not isinstance(batch, Batch):
+            batch = Batch.single(batch)
+        if batch.n_tokens == 0:
+            raise DecodeError("encode: n_tokens == 0", code=-1)
+        ext = batch.to_ext(n_seq_max=self.params.n_seq_max, n_vocab=self.n_vocab,
+                           n_embd_inp=self.model.hparams.n_embd, mem=self.kv)
+        try:  # every token is an output, no position continuity checks
+            self.allocr.init(ext, output_all=True)
+        except BatchError as exc:
+            raise DecodeError(exc.message.rstrip("\n"), code=-1, abort=exc.abort) from exc
+        n_tokens = self.allocr.n_tokens
+        ub = self.allocr.split_simple(n_tokens)
+        assert ub is not None
+        if self.n_ubatch < n_tokens:  # micro-batching is not possible for non-causal encoding
+            raise DecodeError(
+                'GGML_ASSERT(cparams.n_ubatch >= n_tokens && "encoder requires n_ubatch >= n_tokens") '
+                f"failed ({self.n_ubatch} < {n_tokens})", code=-1, abort=True)
+        self.embd_seq.clear()
+        self.outputs.swaps.clear()
+        self.outputs.reserve(n_tokens)
+        self.outputs.ids[:n_tokens] = np.arange(n_tokens, dtype=np.int32)
+        self.n_outputs = self.outputs.n_outputs = n_tokens
+        causal_org = self.cparams
+        self.cparams = replace(self.cparams, causal_attn=False)  # encoder graphs are never causal
+        try:
+            status, res = self.process_ubatch(ub, ())
+        finally:
+            self.cparams = causal_org
+        if status != _STATUS_SUCCESS:
+            raise DecodeError(f"process_ubatch: failed to compute graph, compute status: {status}",
+                              code=_CODE[status])
+        self._extract(res, ub, n_tokens, 0)
+        self._n_p_eval += n_tokens
 
     def _init_batch(self) -> tuple[list[Slots], list[UBatch]]:
         """memory->init_batch with the one retry after an update (the reference asks for an
@@ -287,8 +339,8 @@ class Context:
         p = GraphParams(
             ubatch=ub,
             n_outputs=self.n_outputs,
-            sinfo=slots[0],
-            n_kv=n_kv[0],
+            sinfo=slots[0] if slots else None,
+            n_kv=n_kv[0] if n_kv else 0,
             n_stream=1 if self.params.kv_unified else ub.n_seqs_unq,
             embeddings=self.params.embeddings,
             causal=self.cparams.causal_attn,
@@ -311,7 +363,7 @@ class Context:
         return status, (res if status == _STATUS_SUCCESS else None)
 
     def _build(self, res: GraphResult, p: GraphParams) -> None:
-        (kv, kvt), *swa = self.caches
+        (kv, kvt), *swa = self.caches or [(None, None)]
         b = GraphBuilder(
             model=self.model,
             cparams=self.cparams,
@@ -328,6 +380,7 @@ class Context:
             n_kv_swa=p.n_kv_swa,
         )
         _GRAPHS[self.model.arch](b)
+        b.pooling()
         res.params = p
         res.set_outputs()
 
@@ -338,17 +391,29 @@ class Context:
         lib.ggml_backend_cpu_set_n_threads(self._backend, n)
         return int(lib.ggml_backend_sched_graph_compute_async(self._sched, gf))
 
-    def _extract(self, res: GraphResult | None, n_outputs: int, row0: int) -> None:
-        """Copy this ubatch's output rows into the output buffer (one tensor_get per output)."""
+    def _extract(self, res: GraphResult | None, ub: UBatch, n_outputs: int, row0: int) -> None:
+        """Copy this ubatch's outputs: logits and token embeddings as rows of the output
+        buffer, pooled embeddings (or rank scores) per sequence into ``embd_seq``."""
         if res is None or n_outputs == 0:
             return
         lib = self._lib
         if res.t_logits is not None:
             dst = self.outputs.logits[row0 : row0 + n_outputs]  # contiguous rows
             lib.ggml_backend_tensor_get(res.t_logits, ffi.from_buffer(dst), 0, dst.nbytes)
-        if self.params.embeddings and res.t_embd is not None and self.outputs.embd is not None:
+        t_embd = res.t_embd_pooled if res.t_embd_pooled is not None else res.t_embd
+        if not self.params.embeddings or t_embd is None or self.outputs.embd is None:
+            return
+        pooling = self.cparams.pooling_type
+        if pooling == POOLING_NONE:
             dst = self.outputs.embd[row0 : row0 + n_outputs]
-            lib.ggml_backend_tensor_get(res.t_embd, ffi.from_buffer(dst), 0, dst.nbytes)
+            lib.ggml_backend_tensor_get(t_embd, ffi.from_buffer(dst), 0, dst.nbytes)
+            return
+        # one row per sequence of the ubatch: n_embd floats, or n_cls_out rank scores
+        n = self.model.hparams.n_cls_out if pooling == POOLING_RANK else self.model.hparams.n_embd
+        rows = np.empty((ub.n_seqs_unq, n), np.float32)
+        lib.ggml_backend_tensor_get(t_embd, ffi.from_buffer(rows), 0, rows.nbytes)
+        for j, seq_id in enumerate(ub.seq_id_unq):  # ubatch.seq_idx[seq_id] == j
+            self.embd_seq[seq_id] = rows[j]
 
     # ------------------------------------------------------------------ memory update
     def memory_update(self) -> bool:
@@ -414,6 +479,13 @@ class Context:
             raise IndexError(f"llama_get_embeddings_ith: invalid embeddings id {i}, reason: no embeddings")
         self.outputs.reorder()
         return self.outputs.embd[self.outputs.row(int(i), "llama_get_embeddings_ith")].copy()
+
+    def embeddings_seq(self, seq_id: int) -> np.ndarray | None:
+        """llama_get_embeddings_seq: the pooled embedding of a sequence of the last batch,
+        float32 [n_embd] (``rank`` pooling: [n_cls_out] scores); None with pooling "none" or
+        for a sequence that was not in the batch."""
+        row = self.embd_seq.get(int(seq_id))
+        return None if row is None else row.copy()
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:

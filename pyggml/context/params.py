@@ -20,6 +20,7 @@ from ..memory.api import ContextSizes, context_sizes
 GGML_DEFAULT_N_THREADS = 4
 ROPE_SCALING_NONE, ROPE_SCALING_YARN = 0, 2  # enum llama_rope_scaling_type
 _KV_TYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16}
+POOLING_TYPES = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}  # enum llama_pooling_type
 
 
 class ContextError(PyggmlError, ValueError):
@@ -31,7 +32,9 @@ class ContextParams:
     """``llama_context_params`` (the fields pyggml implements), with the reference's defaults.
 
     ``flash_attn``: None = auto (the reference resolves it to on for a CPU-only context),
-    True = on, False = off.  ``type_k``/``type_v``: "f16" (default), "f32" or "bf16".
+    True = on, False = off.  ``pooling_type``: None = the model's (else none), or "none",
+    "mean", "cls", "last", "rank" (or llama_pooling_type's numbers).
+    ``type_k``/``type_v``: "f16" (default), "f32" or "bf16".
     """
 
     n_ctx: int = 512
@@ -46,6 +49,7 @@ class ContextParams:
     type_v: str = "f16"
     swa_full: bool = True
     embeddings: bool = False
+    pooling_type: str | int | None = None
     rope_freq_base: float = 0.0
     rope_freq_scale: float = 0.0
     rope_scaling_type: int = -1
@@ -80,6 +84,19 @@ def _kv_type(name: str, what: str) -> int:
             "(quantized caches need the Hadamard rotation, not implemented yet)"
         )
     return int(t)
+
+
+def _pooling_type(value: str | int | None, model_default: int) -> int:
+    """UNSPECIFIED (None, -1) takes the model's pooling type, and NONE where it has none."""
+    if value is None or value == -1:
+        return max(model_default, 0)
+    if isinstance(value, str):
+        if value.lower() not in POOLING_TYPES:
+            raise ContextError(f"pooling_type = {value!r}: one of {', '.join(POOLING_TYPES)}")
+        return POOLING_TYPES[value.lower()]
+    if value not in POOLING_TYPES.values():
+        raise ContextError(f"pooling_type = {value!r}: -1 .. 4 (enum llama_pooling_type)")
+    return int(value)
 
 
 def derive(p: ContextParams, hp: Any) -> Derived:
@@ -137,6 +154,7 @@ def derive(p: ContextParams, hp: Any) -> Derived:
         causal_attn=causal,
         embeddings=bool(p.embeddings),
         kv_unified=bool(p.kv_unified),
+        pooling_type=_pooling_type(p.pooling_type, hp.pooling_type),
     )
     # the memory is created before AUTO resolves, from "not disabled": V stays untransposed
     v_trans = p.flash_attn is False

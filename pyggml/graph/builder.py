@@ -475,13 +475,19 @@ class GraphBuilder:
             cur = lib.ggml_add(ctx, cur, w["attn_output.bias"])
         return cur
 
-    def pooling(self, cls: Any, cls_b: Any, cls_out: Any, cls_out_b: Any) -> None:
-        """build_pooling (with ``embeddings`` on): t_embd pooled per sequence into
-        t_embd_pooled, "result_embd_pooled".  NONE passes t_embd through, renamed (a quirk the
-        graph dump shows); RANK runs the classifier head on the first token of each sequence."""
+    def pooling(self) -> None:
+        """build_pooling (with ``embeddings`` on), every architecture: t_embd pooled per
+        sequence into t_embd_pooled, "result_embd_pooled".  NONE passes t_embd through, renamed
+        (a quirk the graph dump shows); RANK runs the model's classifier head (cls.*,
+        cls.output.*) on the first token of each sequence."""
         if not self.cp.embeddings:
             return
         lib, ctx, hp, pt = self.lib, self.ctx0, self.hp, self.cp.pooling_type
+        tensors = self.model._buffers.tensors
+        cls, cls_b, cls_out, cls_out_b = (
+            t.ptr if (t := tensors.get(n)) is not None else None
+            for n in ("cls.weight", "cls.bias", "cls.output.weight", "cls.output.bias")
+        )
         inp = self.res.t_embd
         if pt == POOLING_NONE:
             cur = inp

@@ -22,13 +22,14 @@ from gguf import GGUFValueType as VT
 
 from .._native import ffi, ggml
 from ..errors import GGUFError, LoadAbortError, LoadError, TokenizerError
-from . import arch_llama, buft
+from . import arch_bert, arch_gemma3, arch_llama, buft
 from .gguf_types import GGUFFile
 from .hparams import (
     KEY,
     LlamaHParams,
     Metadata,
     TokenizerMeta,
+    load_gemma3_hparams,
     load_llama_hparams,
     load_tokenizer_meta,
     templates_from_kv,
@@ -305,7 +306,7 @@ def load_model(path: str, *, vocab_only: bool = False, use_mmap: bool = True, us
     if vocab_only:
         return model
     assert hp is not None
-    created, extra, dups = _create_tensors(hp, weights, buft.cpu_buft_list(use_extra_bufts))
+    created, extra, dups = _create_tensors(arch, hp, weights, buft.cpu_buft_list(use_extra_bufts))
     model.tensors = [TensorMeta(w.name, w.type, w.ne, w.nbytes) for w in created]
     model._weights = {w.name: w for w in created}
     _load_all_data(model, created, paths, use_mmap=use_mmap, check_tensors=check_tensors,
@@ -334,11 +335,15 @@ def _load_vocab(gf: GGUFFile) -> Any:
         raise LoadError(msg.removesuffix(" (the reference throws)")) from exc
 
 
+# the tensor declarations of each architecture pyggml loads
+_DECLARE = {"llama": arch_llama.declare, "bert": arch_bert.declare, "gemma3": arch_gemma3.declare}
+
+
 def _arch_hparams(meta: Metadata, name: str) -> LlamaHParams:
-    if meta.arch != "llama":
-        raise LoadError(f"pyggml: architecture '{meta.arch}' is not implemented (only 'llama'); "
-                        "use vocab_only=True")
-    return load_llama_hparams(meta, name)
+    if meta.arch not in _DECLARE:
+        raise LoadError(f"pyggml: architecture '{meta.arch}' is not implemented (only "
+                        f"{', '.join(map(repr, _DECLARE))}); use vocab_only=True")
+    return (load_gemma3_hparams if meta.arch == "gemma3" else load_llama_hparams)(meta, name)
 
 
 def _fmt_shape(ne: tuple[int, ...]) -> str:
@@ -346,7 +351,7 @@ def _fmt_shape(ne: tuple[int, ...]) -> str:
     return ", ".join(f"{n:6d}" for n in ne)
 
 
-def _create_tensors(hp: LlamaHParams, weights: dict[str, Weight], buft_list: list[buft.BufType]
+def _create_tensors(arch: str, hp: LlamaHParams, weights: dict[str, Weight], buft_list: list[buft.BufType]
                     ) -> tuple[list[Weight], dict[str, Any], list[tuple[Weight, Any]]]:
     """create_tensor for each declaration (check_tensor_dims, the buffer type), then
     done_getting_tensors.  Returns the created weights, the extra buffer type of each weight
@@ -355,7 +360,7 @@ def _create_tensors(hp: LlamaHParams, weights: dict[str, Weight], buft_list: lis
     where: dict[str, buft.BufType] = {}
     dups: list[tuple[Weight, Any]] = []
     n_created = 0
-    for decl in arch_llama.declare(hp, lambda n: n in weights):
+    for decl in _DECLARE[arch](hp, lambda n: n in weights):
         w = weights.get(decl.name)
         if w is None:
             if decl.flags & arch_llama.NOT_REQUIRED:

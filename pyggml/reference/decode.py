@@ -30,6 +30,7 @@ from ._probe import take_json
 
 MEMORY_OPS = ("clear", "seq_rm", "seq_cp", "seq_keep", "seq_add", "seq_div", "seq_pos_min", "seq_pos_max")
 EXCEPTION = -1000  # PS_DEC_EXCEPTION: a C++ exception escaped the reference (see last_log)
+POOLING_RANK = 4  # LLAMA_POOLING_TYPE_RANK
 
 
 class RefError(RuntimeError):
@@ -105,9 +106,11 @@ class RefContext(_Handle):
     """``llama_init_from_model(model, params)`` where params are
     ``llama_context_default_params()`` with ``no_perf=False`` and these overrides: n_ctx,
     n_batch, n_ubatch, n_seq_max, n_threads, n_threads_batch, kv_unified, embeddings, swa_full,
-    no_perf, flash_attn ("auto"|"on"|"off"), type_k/type_v (ggml type names: "f16", "q8_0").
+    no_perf, flash_attn ("auto"|"on"|"off"), type_k/type_v (ggml type names: "f16", "q8_0"),
+    pooling_type (llama_pooling_type: -1 unspecified .. 4 rank).
     ``info``: the context's n_ctx, n_ctx_seq, n_batch, n_ubatch, n_seq_max, the resolved
-    flash_attn, kv_unified, n_threads, n_threads_batch.  Keep ``model`` open while this lives."""
+    flash_attn, kv_unified, n_threads, n_threads_batch, pooling_type, n_embd_out, n_cls_out.
+    Keep ``model`` open while this lives."""
 
     def __init__(self, model: RefModel, **cparams: Any) -> None:
         self._lib = probe()
@@ -126,6 +129,16 @@ class RefContext(_Handle):
         (the reference fills it: positions continue each sequence, seq 0, last token output).
         Returns the reference's code (0 ok, 1 no KV slot, 2 aborted, -1 invalid batch, < -1
         fatal; ``EXCEPTION``); ``last_log`` holds what it logged."""
+        return self._run(self._lib.ps_dec_decode, tokens, pos, seq_ids, logits)
+
+    def encode(self, tokens: Sequence[int] | np.ndarray, pos: Sequence[int] | None = None,
+               seq_ids: Sequence[Sequence[int]] | None = None,
+               logits: Sequence[bool] | None = None) -> int:
+        """``llama_encode`` of the same batch as ``decode``; returns its code."""
+        return self._run(self._lib.ps_dec_encode, tokens, pos, seq_ids, logits)
+
+    def _run(self, fn: Any, tokens: Sequence[int] | np.ndarray, pos: Sequence[int] | None,
+             seq_ids: Sequence[Sequence[int]] | None, logits: Sequence[bool] | None) -> int:
         tok = np.ascontiguousarray(tokens, dtype=np.int32)
         n = int(tok.size)
         p = None if pos is None else np.ascontiguousarray(pos, dtype=np.int32)
@@ -137,9 +150,8 @@ class RefContext(_Handle):
         for name, arr in (("pos", p), ("seq_ids", n_seq), ("logits", out)):
             if arr is not None and arr.size != n:
                 raise ValueError(f"{name} has {arr.size} entries, tokens {n}")
-        return self._lib.ps_dec_decode(self._h, n, _ptr(tok, "int32_t *"), _ptr(p, "int32_t *"),
-                                       _ptr(n_seq, "int32_t *"), _ptr(flat, "int32_t *"),
-                                       _ptr(out, "int8_t *"))
+        return fn(self._h, n, _ptr(tok, "int32_t *"), _ptr(p, "int32_t *"), _ptr(n_seq, "int32_t *"),
+                  _ptr(flat, "int32_t *"), _ptr(out, "int8_t *"))
 
     @property
     def last_log(self) -> str:
@@ -172,6 +184,23 @@ class RefContext(_Handle):
         if self._lib.ps_dec_logits_all(self._h, _ptr(rows, "float *")) != 0:
             return np.empty((0, self.n_vocab), dtype=np.float32)
         return rows
+
+    def embeddings(self, i: int) -> np.ndarray | None:
+        """``llama_get_embeddings_ith(ctx, i)`` (float32 [n_embd_out]); None where it returns NULL."""
+        row = np.empty(self.info["n_embd_out"], dtype=np.float32)
+        if self._lib.ps_dec_embeddings_ith(self._h, i, _ptr(row, "float *"), row.size) != 0:
+            return None
+        return row
+
+    def embeddings_seq(self, seq_id: int) -> np.ndarray | None:
+        """``llama_get_embeddings_seq(ctx, seq_id)``: float32 [n_cls_out] with RANK pooling,
+        else [n_embd_out]; None where it returns NULL (pooling NONE, a sequence not in the
+        last batch)."""
+        n = self.info["n_cls_out"] if self.info["pooling_type"] == POOLING_RANK else self.info["n_embd_out"]
+        row = np.empty(n, dtype=np.float32)
+        if self._lib.ps_dec_embeddings_seq(self._h, seq_id, _ptr(row, "float *"), n) != 0:
+            return None
+        return row
 
     # -- memory and state ------------------------------------------------------------------
 

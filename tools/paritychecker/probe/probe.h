@@ -134,6 +134,11 @@ void   ps_dec_ctx_free(void * ctx);
 // may be NULL: the batch's field is then NULL); returns llama_decode's code
 int    ps_dec_decode(void * ctx, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
                      const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits);
+// llama_encode of the same batch (returns llama_encode's code)
+int    ps_dec_encode(void * ctx, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+                     const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits);
+int    ps_dec_embeddings_ith(void * ctx, int32_t i, float * out, int32_t n);        // n floats; -1: NULL
+int    ps_dec_embeddings_seq(void * ctx, int32_t seq_id, float * out, int32_t n);   // n floats; -1: NULL
 int    ps_dec_last_log(void * ctx, char ** text);  // the log of the last call on ctx (raw text)
 int    ps_dec_logits(void * ctx, int32_t i, float * out);  // n_vocab floats; -1: NULL
 int    ps_dec_n_outputs(void * ctx);

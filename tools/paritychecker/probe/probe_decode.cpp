@@ -174,6 +174,7 @@ llama_context_params context_params(const json & p) {
         else if (key == "n_threads_batch") { cp.n_threads_batch = v.get<int32_t>(); }
         else if (key == "kv_unified") { cp.kv_unified = v.get<bool>(); }
         else if (key == "embeddings") { cp.embeddings = v.get<bool>(); }
+        else if (key == "pooling_type") { cp.pooling_type = (enum llama_pooling_type) v.get<int>(); }
         else if (key == "swa_full") { cp.swa_full = v.get<bool>(); }
         else if (key == "no_perf") { cp.no_perf = v.get<bool>(); }
         else if (key == "type_k") { cp.type_k = type_from_name(v.get<std::string>()); }
@@ -207,7 +208,10 @@ json context_summary(const llama_context * ctx) {
             // resolved by sched_reserve (AUTO -> on/off), read from the context's cparams
             {"flash_attn", c.flash_attn}, {"kv_unified", c.kv_unified},
             {"n_threads", llama_n_threads(const_cast<llama_context *>(ctx))},
-            {"n_threads_batch", llama_n_threads_batch(const_cast<llama_context *>(ctx))}};
+            {"n_threads_batch", llama_n_threads_batch(const_cast<llama_context *>(ctx))},
+            // the resolved pooling type and the widths of its outputs (embeddings getters)
+            {"pooling_type", llama_pooling_type(ctx)}, {"n_embd_out", llama_model_n_embd_out(llama_get_model(ctx))},
+            {"n_cls_out", llama_model_n_cls_out(llama_get_model(ctx))}};
 }
 
 bool abort_cb(void * data) {
@@ -374,8 +378,14 @@ void ps_dec_ctx_free(void * handle) {
     }
 }
 
-int ps_dec_decode(void * handle, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
-                  const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits) {
+}  // extern "C"
+
+namespace {
+
+// llama_decode or llama_encode of a llama_batch over the caller's arrays
+template <typename F>
+int run_batch(void * handle, F && fn, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+              const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits) {
     auto * h = static_cast<dec_ctx *>(handle);
     // seq_id rows point into seq_id_flat (n_seq_id[i] ids each); NULL when not given
     std::vector<llama_seq_id *> rows;
@@ -393,7 +403,41 @@ int ps_dec_decode(void * handle, int32_t n_tokens, const int32_t * tokens, const
     batch.n_seq_id = const_cast<int32_t *>(n_seq_id);
     batch.seq_id = rows.empty() ? nullptr : rows.data();
     batch.logits = const_cast<int8_t *>(logits);
-    return logged(h, PS_DEC_EXCEPTION, [&] { return (int) llama_decode(h->ctx, batch); });
+    return logged(h, PS_DEC_EXCEPTION, [&] { return (int) fn(h->ctx, batch); });
+}
+
+}  // namespace
+
+extern "C" {
+
+int ps_dec_decode(void * handle, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+                  const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits) {
+    return run_batch(handle, llama_decode, n_tokens, tokens, pos, n_seq_id, seq_id_flat, logits);
+}
+
+int ps_dec_encode(void * handle, int32_t n_tokens, const int32_t * tokens, const int32_t * pos,
+                  const int32_t * n_seq_id, const int32_t * seq_id_flat, const int8_t * logits) {
+    return run_batch(handle, llama_encode, n_tokens, tokens, pos, n_seq_id, seq_id_flat, logits);
+}
+
+int ps_dec_embeddings_ith(void * handle, int32_t i, float * out, int32_t n) {
+    auto * h = static_cast<dec_ctx *>(handle);
+    const float * row = logged(h, (float *) nullptr, [&] { return llama_get_embeddings_ith(h->ctx, i); });
+    if (!row) {
+        return -1;
+    }
+    memcpy(out, row, sizeof(float) * n);
+    return 0;
+}
+
+int ps_dec_embeddings_seq(void * handle, int32_t seq_id, float * out, int32_t n) {
+    auto * h = static_cast<dec_ctx *>(handle);
+    const float * row = logged(h, (float *) nullptr, [&] { return llama_get_embeddings_seq(h->ctx, seq_id); });
+    if (!row) {
+        return -1;
+    }
+    memcpy(out, row, sizeof(float) * n);
+    return 0;
 }
 
 int ps_dec_last_log(void * handle, char ** text) {
