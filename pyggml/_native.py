@@ -598,6 +598,8 @@ int    ps_graph_dump(void * cgraph, char ** json);
 int    ps_dec_stats(void * ctx, char ** json);
 void   ps_dec_set_abort(void * ctx, int32_t after);
 void   ps_dec_set_threads(void * ctx, int32_t n, int32_t n_batch);
+// generate (probe_generate.cpp)
+int    ps_gen_run(void * model, const char * cparams_json, const char * request_json, char ** json);
 """
 
 # --- llama.h (the reference's public C API; only pyggml.reference calls it) -------------

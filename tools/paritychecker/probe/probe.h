@@ -151,6 +151,12 @@ int    ps_dec_stats(void * ctx, char ** json);
 void   ps_dec_set_abort(void * ctx, int32_t after);
 void   ps_dec_set_threads(void * ctx, int32_t n, int32_t n_batch);
 
+// generate (probe_generate.cpp): the reference tools' generation loop over a ps_dec_model_load
+// model, a context made from cparams_json and a request {"prompts", "n_predict", "samplings",
+// "accept_prompt"} (pyggml/reference/generate.py). Returns 0 with *json = {"streams", "n_decode",
+// "decode_rc", ...}, or -1 with *json = {"error", "log"} when no loop ran.
+int    ps_gen_run(void * model, const char * cparams_json, const char * request_json, char ** json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,12 +7,14 @@
 // logits before each sample (llama_get_logits_ith returns the context's own buffer).
 #include "probe.h"
 #include "probe_json.h"
+#include "probe_params.h"
 
 #include "common.h"
 #include "llama.h"
 #include "log.h"
 #include "sampling.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -33,6 +35,24 @@ struct host {
 // a float given as a JSON number, or as a string strtof reads ("inf", "-inf", "nan": JSON has none)
 float num(const json & v) {
     return v.is_string() ? std::strtof(v.get<std::string>().c_str(), nullptr) : v.get<float>();
+}
+
+// {"type": "word"|"pattern"|"pattern_full"|"token", "value": str, "token": int}
+common_grammar_trigger trigger_from_json(const json & t) {
+    static const std::pair<const char *, common_grammar_trigger_type> types[] = {
+        {"word", COMMON_GRAMMAR_TRIGGER_TYPE_WORD},
+        {"pattern", COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN},
+        {"pattern_full", COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL},
+        {"token", COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN},
+    };
+    const std::string name = t.at("type").get<std::string>();
+    common_grammar_trigger trig;
+    auto it = std::find_if(std::begin(types), std::end(types), [&](const auto & e) { return name == e.first; });
+    if (it == std::end(types)) throw std::invalid_argument("unknown grammar trigger type: " + name);
+    trig.type = it->second;
+    trig.value = t.value("value", std::string());
+    trig.token = t.value("token", (llama_token) LLAMA_TOKEN_NULL);
+    return trig;
 }
 
 // common_params_sampling from JSON: every field named in the request overrides the default.
@@ -80,10 +100,26 @@ common_params_sampling params_from_json(const json & j) {
             p.logit_bias.push_back({e.at(0).get<llama_token>(), num(e.at(1))});
         }
     }
+    if (j.contains("grammar")) {
+        // a user grammar (--grammar / the server's "grammar" field): the type that is never
+        // prefilled with a generation prompt
+        p.grammar = common_grammar(COMMON_GRAMMAR_TYPE_USER, j.at("grammar").get<std::string>());
+    }
+    if (j.contains("grammar_lazy")) p.grammar_lazy = j.at("grammar_lazy").get<bool>();
+    if (j.contains("grammar_triggers")) {
+        for (const auto & t : j.at("grammar_triggers")) {
+            p.grammar_triggers.push_back(trigger_from_json(t));
+        }
+    }
     return p;
 }
 
 }  // namespace
+
+// the one sampling-params reader, shared through probe_params.h (probe_generate.cpp)
+common_params_sampling probe::sampling_params_from_json(const json & j) {
+    return params_from_json(j);
+}
 
 extern "C" {
 

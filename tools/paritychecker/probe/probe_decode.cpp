@@ -8,6 +8,7 @@
 #include "probe.h"
 #include "probe_json.h"
 #include "probe_kv_state.h"
+#include "probe_params.h"
 #include "probe_stderr.h"
 
 #include "ggml-backend.h"
@@ -327,6 +328,11 @@ auto logged(dec_ctx * h, decltype(std::declval<F>()()) fallback, F && fn) {
 }
 
 }  // namespace
+
+// the one context-params reader, shared through probe_params.h (probe_generate.cpp)
+llama_context_params probe::context_params_from_json(const json & p) {
+    return context_params(p);
+}
 
 extern "C" {
 
