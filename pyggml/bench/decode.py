@@ -5,6 +5,7 @@ placement on both sides: the reference's defaults, use_extra_bufts on).
 ``e2e-pp512-smollm2``: one 512-token prompt into an empty cache (the memory is cleared first).
 ``e2e-tg128-smollm2``: 128 tokens decoded one at a time after an 8-token prompt, each logits row
 read back (as a generation loop does); the token fed is fixed, so both sides do the same work.
+``e2e-tg128-gemma3``: the same with gemma-3-270m Q4_K_M (iSWA memory, the default swa_full).
 The note reports pyggml's Python time per token: everything outside ggml's graph compute.
 """
 
@@ -18,7 +19,7 @@ from . import Pair
 N_THREADS = 2
 
 
-def _pair(n_prompt: int, n_gen: int) -> Pair:
+def _pair(n_prompt: int, n_gen: int, model_name: str = "smollm2") -> Pair:
     from ..batch import Batch
     from ..context import Context
     from ..model import Model
@@ -26,7 +27,7 @@ def _pair(n_prompt: int, n_gen: int) -> Pair:
     from ..reference.decode import RefContext, RefModel
     from ..vocab import Vocab
 
-    path = corpus.smollm2()
+    path = getattr(corpus, model_name)()
     model, rmodel = Model.load(path), RefModel(str(path))
     cp = {
         "n_ctx": 1024,
@@ -84,4 +85,5 @@ def _pair(n_prompt: int, n_gen: int) -> Pair:
 CASES: dict[str, Callable[[], Pair]] = {
     "e2e-pp512-smollm2": lambda: _pair(512, 0),
     "e2e-tg128-smollm2": lambda: _pair(8, 128),
+    "e2e-tg128-gemma3": lambda: _pair(8, 128, "gemma3"),
 }

@@ -267,6 +267,17 @@ _ROPE_SPECS = {
     "f32-yarn4": tm.TinySpec(rope_scaling="yarn", rope_factor=4.0),
     "q8_0-linear2": tm.TinySpec(qtype=QT.Q8_0, rope_scaling="linear", rope_factor=2.0),
 }
+# tiny gemma3 models: sliding windows far shorter than the prompts, several SWA patterns, GQA,
+# soft-capping, and one without a window (a plain KV cache); "g3-q4_0-p6" only in --full
+_GEMMA3_SPECS = {
+    "g3-f32-w8p2": tm.TinySpec(arch="gemma3", n_swa=8, swa_pattern=2, rope_base_swa=5000.0, softcap=15.0,
+                               n_layer=3),
+    "g3-q8_0-w16p3-gqa4": tm.TinySpec(arch="gemma3", qtype=QT.Q8_0, n_swa=16, swa_pattern=3, n_layer=4,
+                                      n_embd=128, n_head=4, n_head_kv=1, n_ff=192),
+    "g3-f16-tied-nowin": tm.TinySpec(arch="gemma3", qtype=QT.F16, tied=True),
+    "g3-q4_0-p6": tm.TinySpec(arch="gemma3", qtype=QT.Q4_0, tied=True, n_swa=12, n_layer=6, n_embd=32,
+                              n_head=2, n_head_kv=1, n_ff=64, softcap=30.0),
+}
 
 _TEXT = (
     "The quick brown fox jumps over the lazy dog. In 1969, Apollo 11 landed on the Moon; "
@@ -279,7 +290,7 @@ _TEXT = (
 def tiny_path(key: str, seed: int = 0) -> Path:
     """The tiny model ``key`` of the corpus, written once into a temp folder named after its
     spec (a changed generator or spec gets a new file; concurrent writers never share one)."""
-    spec = replace({**_TINY_SPECS, **_ROPE_SPECS}[key], seed=seed)
+    spec = replace({**_TINY_SPECS, **_ROPE_SPECS, **_GEMMA3_SPECS}[key], seed=seed)
     digest = hashlib.blake2b(repr(spec).encode(), digest_size=6).hexdigest()
     root = Path(tempfile.gettempdir()) / "pyggml-decode-tiny"
     d = root / f"{key}-{seed}-{digest}"
@@ -514,6 +525,76 @@ def _programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[st
         cp = {"n_ctx": 256, "n_batch": 64, "n_ubatch": 16, "n_threads": 2, "n_threads_batch": 2, **over}
         toks = [(5 * j + 2) % 37 + 1 for j in range(40 + 3 * i)]   # past the original context
         yield (f"rope{i}-{key}", key, {}, cp, _prompt_program(toks, outputs="some", n_gen=3))
+    yield from _gemma3_programs(opts)
+
+
+@functools.cache
+def _gemma3_vocab() -> Any:
+    from ..vocab import Vocab
+
+    return Vocab.from_gguf(corpus.gemma3())
+
+
+def _gemma3_tokens(n: int, offset: int = 0) -> list[int]:
+    v = _gemma3_vocab()
+    toks = v.tokenize(_TEXT * (1 + n // 40), add_special=False)
+    return [v.bos, *(toks[offset:] + toks[:offset])][:n]
+
+
+def _gemma3_programs(opts: Options) -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any], Program]]:
+    """gemma3 and its iSWA memory: the real 270M model (window 512) on prompts past the window and
+    greedy streams, tiny models with windows of 8-16 tokens; swa_full on and off, flash
+    attention, extra buffer types, several sequences with sequence operations (K-shift of both
+    caches).  Drawn from their own seed, so the programs above stay as they were."""
+    rng = random.Random(opts.seed + 13)
+    full = opts.full
+    # the real model; with n_ctx 1024 the base cache's n_kv reaches 1024 (the split-KV FA path)
+    base = {"n_ctx": 1024, "n_threads": 2, "n_threads_batch": 2}
+    for n, swa_full, fa, nub in [(530, False, "auto", 512)] + (
+            [(530, True, "off", 512), (1000, False, "auto", 256), (700, True, "on", 100)] if full else []):
+        cp = {**base, "swa_full": swa_full, "flash_attn": fa, "n_ubatch": nub}
+        yield (f"gemma3-p{n}-swafull{int(swa_full)}-fa{fa}-ub{nub}", "gemma3", {}, cp,
+               _prompt_program(_gemma3_tokens(n, rng.randrange(50)), outputs="last", n_gen=3))
+    for i, n_gen in enumerate([256, 256] if full else [24]):
+        cp = {**base, "swa_full": i % 2 == 1}
+        yield (f"gemma3-greedy{i}-g{n_gen}", "gemma3", {}, cp,
+               _prompt_program(_gemma3_tokens(10 + 7 * i, rng.randrange(200)), outputs="last", n_gen=n_gen))
+    # tiny models: prompts 2-6 windows long, every option
+    keys = [k for k in _GEMMA3_SPECS if full or k != "g3-q4_0-p6"]
+    for key in keys:
+        spec = _GEMMA3_SPECS[key]
+        options = [(True, False), (False, True)] + ([(True, True), (False, False)] if full else [])
+        for extra, swa_full in options:
+            cp = {"n_ctx": 256, "n_batch": 64, "n_ubatch": rng.choice([7, 16, 64]), "n_threads": 2,
+                  "n_threads_batch": 2, "swa_full": swa_full, "flash_attn": rng.choice(["auto", "on", "off"])}
+            toks = [rng.randrange(spec.n_vocab) for _ in range(rng.randint(2 * max(spec.n_swa, 8), 60))]
+            yield (f"tiny-{key}-x{int(extra)}-swafull{int(swa_full)}-fa{cp['flash_attn']}", key,
+                   {"use_extra_bufts": extra}, cp,
+                   _prompt_program(toks, outputs=rng.choice(["all", "some", "last"]), n_gen=4))
+    # several sequences, sequence operations between decodes
+    for i in range(8 if full else 3):
+        key = keys[i % len(keys)]
+        unified = i % 2 == 0
+        n_seq = rng.randint(2, 4)
+        cp = {"n_ctx": 256 * (1 if unified else n_seq), "n_batch": 64, "n_ubatch": rng.choice([8, 16, 64]),
+              "n_seq_max": n_seq, "kv_unified": unified, "n_threads": 2, "n_threads_batch": 2,
+              "flash_attn": rng.choice(["auto", "off"]), "swa_full": rng.random() < 0.5}
+        yield (f"multi{i}-{key}-u{int(unified)}-s{n_seq}-swafull{int(cp['swa_full'])}", key, {}, cp,
+               _multiseq_program(rng, _GEMMA3_SPECS[key].n_vocab, n_seq, unified))
+    # a K-shift of both caches: drop a span, pull the rest back, continue past the window
+    for swa_full in (False, True):
+        cp = {"n_ctx": 256, "n_batch": 64, "n_ubatch": 16, "n_threads": 2, "n_threads_batch": 2,
+              "swa_full": swa_full}
+        toks = [(5 * j + 2) % 37 + 1 for j in range(30)]
+        steps = _prompt_program(toks, outputs="last", n_gen=0)["steps"] + [
+            {"op": "mem", "name": "seq_rm", "args": [0, 20, 25]},
+            {"op": "mem", "name": "seq_add", "args": [0, 25, -1, -5]},
+            {"op": "decode_cont", "seqs": [0], "n": 12},
+        ]
+        yield (f"kshift-g3-f32-w8p2-swafull{int(swa_full)}", "g3-f32-w8p2", {}, cp, {"steps": steps})
+
+
+_REAL = {"smollm2": corpus.smollm2, "gemma3": corpus.gemma3}
 
 
 def cases(opts: Options) -> Iterator[Case]:
@@ -525,7 +606,7 @@ def cases(opts: Options) -> Iterator[Case]:
         for name, key, load, cp, prog in _programs(opts):
             extra = load.get("use_extra_bufts", True)
             if (key, extra) not in models:
-                path = corpus.smollm2() if key == "smollm2" else tiny_path(key, opts.seed)
+                path = _REAL[key]() if key in _REAL else tiny_path(key, opts.seed)
                 om = Model.load(path, use_extra_bufts=extra)
                 rm = RefModel(str(path), use_extra_bufts=extra)
                 models[(key, extra)] = om, rm
