@@ -96,6 +96,13 @@ def _cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_bert
+
+    print(convert_bert(args.src, args.out))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="pyggml", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -123,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--check-tensors", action="store_true", help="validate the weights' values")
     ld.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ld.set_defaults(func=_cmd_load)
+
+    cv = sub.add_parser("convert", help="convert a Hugging Face checkpoint to GGUF (as the reference's "
+                        "convert_hf_to_gguf.py)")
+    cv.add_argument("arch", choices=["bert"], help="the checkpoint's architecture")
+    cv.add_argument("src", help="the checkpoint folder (config.json, *.safetensors, vocab.txt, ...)")
+    cv.add_argument("out", help="the GGUF file to write")
+    cv.set_defaults(func=_cmd_convert)
 
     args = ap.parse_args(argv)
     return args.func(args)

@@ -27,6 +27,8 @@ COMPONENTS: dict[str, str] = {
     "json_schema": "pyggml.parity.json_schema",
     "alloc": "pyggml.parity.alloc",
     "decode": "pyggml.parity.decode",
+    "embed": "pyggml.parity.embed",
+    "generate": "pyggml.parity.generate",
 }
 
 

