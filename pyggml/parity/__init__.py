@@ -28,7 +28,6 @@ COMPONENTS: dict[str, str] = {
     "alloc": "pyggml.parity.alloc",
     "decode": "pyggml.parity.decode",
     "embed": "pyggml.parity.embed",
-    "generate": "pyggml.parity.generate",
 }
 
 
