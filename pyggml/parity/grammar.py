@@ -20,11 +20,15 @@ the first part of their name:
 - ``lazy``: lazy grammars with trigger tokens and trigger patterns (search and ``^...$`` full
   match with a group): the state, trigger buffer included, after each token, and the replay.
 
-Grammars that make the reference hang, exhaust memory or crash (``{m,n}`` with n < m, left
-recursion hidden behind rules that can be empty, nesting deeper than its C stack) are not sent
-to it; tests/grammar/test_grammar_hostile.py covers those with the reference in a subprocess.
-Sessions whose stacks multiply past ``SESSION_MAX_STACKS`` are cut before that step on both
-sides (their group is ``accept.<source>.capped``).
+- ``refused.<source>``: grammars and steps pyggml refuses where the reference never returns
+  (``{m,n}`` with n < m, left recursion hidden behind rules that can be empty): the reference
+  runs them in a throwaway child under a memory cap and a CPU-time cap, and must refuse, run
+  out of memory, hit the CPU cap or die there; a reference that creates the grammar or
+  completes the step is a mismatch.  ``HOSTILE_REFUSED`` keeps such grammars in every run.
+
+Sessions end after the first step that leaves more than ``SESSION_MAX_STACKS`` stacks, on each
+side by its own count; the step index is compared (their group is ``accept.<source>.capped``).
+Nesting deeper than the reference's C stack is left to tests/grammar/test_grammar_hostile.py.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,22 +368,26 @@ def _accept_state(g: Grammar, token: int, state: Callable[[Grammar], dict[str, A
 
 
 # pyggml's refusals where the reference never returns (or exhausts memory): such grammars and
-# sessions are not sent to it (ours_session re-raises these)
+# steps go to the reference only in an isolated child (``_refused_case``)
 _NOT_FOR_REFERENCE = frozenset(("repetition-bounds", "hidden-left-recursion", "stack-limit"))
+# the one refusal of pyggml's parser: the reference's parser itself never returns
+_PARSE_NEVER_RETURNS = "repetition-bounds"
 
 
-# Sessions are cut before the step that would take pyggml past this many stacks (the
-# reference is then sent only the steps before it): ambiguous generated grammars multiply
-# their stacks with every character, and the reference's per-stack linear dedup makes each
-# step quadratic in their number.  Real grammars keep a handful.
+# Sessions end after the first step that leaves more than this many stacks, on both sides:
+# ambiguous generated grammars multiply their stacks with every character, and the
+# reference's per-stack linear dedup makes each step quadratic in their number.  Real
+# grammars keep a handful.
 SESSION_MAX_STACKS = 512
 
 
 def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes]],
                  max_stacks: int | None = None, base: Grammar | None = None) -> dict[str, Any]:
-    """pyggml's side of ``reference.grammar.session``.  With ``max_stacks``, a step that
-    would leave more stacks ends the session before it, and ``"capped"`` holds its index
-    (not part of the compared value: the caller sends the reference the steps before it).
+    """pyggml's side of ``reference.grammar.session``.  With ``max_stacks`` (parity runs),
+    the session ends at the first step that leaves more stacks than that (or more than
+    ``Grammar.max_stacks``): ``"capped"`` holds its index and that step's state is left out,
+    as the reference's side does; a step pyggml refuses where the reference never returns
+    ends it with ``"refused"`` (its index, not compared: see ``_refused_case``).
     ``base``: the grammar already created from ``text`` and ``root``; the session runs on a
     clone (sharing its transition caches)."""
     if base is not None:
@@ -390,8 +399,6 @@ def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes
             if e.reason in _NOT_FOR_REFERENCE:
                 raise
             return {"init": {"ok": False, "error": e.message}}
-    if max_stacks is not None:
-        g.max_stacks = max_stacks
     res: dict[str, Any] = {"init": {"ok": True, "rules": [[list(e) for e in r] for r in g.rules.rules],
                                     **_ours_state(g)}, "steps": []}
     for k, (kind, token, piece) in enumerate(steps):
@@ -406,8 +413,14 @@ def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes
                 res["capped"] = k
                 break
             if e.reason in _NOT_FOR_REFERENCE:
-                raise
+                if max_stacks is None:
+                    raise
+                res["refused"] = k
+                break
             err = e.message
+        if max_stacks is not None and len(g.stacks) > max_stacks:
+            res["capped"] = k
+            break
         st = _ours_state(g)
         if err is not None:
             st["error"] = err
@@ -418,8 +431,9 @@ def ours_session(text: str | bytes, root: str, steps: list[tuple[int, int, bytes
 
 
 def _refuses(text: str | bytes) -> bool:
-    """Grammars the reference never returns on (``{m,n}`` with n < m; hidden left recursion in
-    its initial stacks): not sent to it."""
+    """Grammars pyggml refuses at creation where the reference never returns (``{m,n}`` with
+    n < m; hidden left recursion in its initial stacks): the reference runs them only
+    isolated (``reference_ending``)."""
     try:
         Grammar.from_text(text)
     except GrammarError as e:
@@ -457,13 +471,73 @@ HOSTILE_DEFINED = {
 }
 
 
+# grammars pyggml refuses where the reference never returns: the parse ({m,n} with n < m),
+# the initial stacks, or the stacks after "a" (hidden left recursion)
+HOSTILE_REFUSED = {
+    "min-above-max": 'root ::= "a"{5,0}',
+    "hidden-left-recursion": 'root ::= x "b"\nx ::= y x "c" | "d"\ny ::= z\nz ::= ""',
+    "hidden-left-recursion-after-a": 'root ::= "a" x "b"\nx ::= y x "c" | "d"\ny ::= z\nz ::= ""',
+}
+
+# the reference child's caps for a refused grammar: an address space a runaway exhausts in
+# about a second, a CPU-time cap far above that (reaching it counts as "hangs", whatever the
+# machine's load), and a wall clock that only guards against a starved child (on a timeout
+# the child runs again with a longer one; twice is "inconclusive", a mismatch)
+REFUSED_MEM_MB = 512
+REFUSED_CPU_S = 60
+REFUSED_WALL_S = (600, 2400)
+REFUSED = {"outcome": "refused, hangs or aborts"}
+# how the reference ended each refused case of the last run (read by the tests and the report)
+REFUSED_ENDINGS: Counter[str] = Counter()
+
+
+def reference_ending(text: str | bytes, steps: list[tuple[int, int, bytes]]) -> dict[str, Any]:
+    """The reference's outcome for a grammar (and steps) pyggml refuses, from an isolated
+    child: ``REFUSED`` when it refuses, fails the last step, runs out of memory, hits the
+    CPU-time cap or dies; otherwise what it did instead (a mismatch)."""
+    from ..reference import grammar as ref
+
+    for wall in REFUSED_WALL_S:
+        r = ref.isolated_call("ending", text, "root", steps, timeout=wall, mem_mb=REFUSED_MEM_MB,
+                              cpu_s=REFUSED_CPU_S)
+        if r != {"abnormal": "timeout"}:
+            break
+    else:
+        return {"outcome": "inconclusive: wall-clock timeout without reaching the CPU cap"}
+    if "abnormal" in r:
+        # SIGXCPU, or SIGKILL at the hard CPU limit: the CPU cap; any other death: it crashed
+        ending = "hangs" if r["abnormal"] in ("signal 24", "signal 9") else f"died: {r['abnormal']}"
+    elif not r["created"]:
+        ending = f"refused: {r['error']}" if r["created"] is False else "out of memory (Python)"
+    elif r["error"] is None:
+        return {"outcome": "created the grammar and completed every step"}
+    elif r["steps_done"] < len(steps) - 1:
+        return {"outcome": f"step {r['steps_done']} failed: {r['error']}"}
+    else:
+        ending = f"step failed: {r['error']}"
+    REFUSED_ENDINGS[ending] += 1
+    return REFUSED
+
+
+def _refused_case(name: str, text: str | bytes, steps: list[tuple[int, int, bytes]]) -> Case:
+    return Case(name, REFUSED, reference_ending(text, steps))
+
+
 def _grammar_cases(rng: random.Random, name: str, text: str | bytes, strings: list[str],
                    n_walks: int) -> Iterator[Case]:
     from ..reference import grammar as ref
 
     source, _, rest = name.partition("/")
-    yield Case(f"parse.{source}/{rest}", ours_parse(text), ref.parse_outcome(text))
-    g = try_grammar(text)
+    try:
+        g: Grammar | None = Grammar.from_text(text)
+        refusal = None
+    except GrammarError as e:
+        g, refusal = None, e.reason
+    if refusal != _PARSE_NEVER_RETURNS:
+        yield Case(f"parse.{source}/{rest}", ours_parse(text), ref.parse_outcome(text))
+    if refusal in _NOT_FOR_REFERENCE:
+        yield _refused_case(f"refused.{source}/{rest}", text, [])
+        return
     sessions: list[list[tuple[int, int, bytes]]] = [[]]
     for s in strings:
         sessions.append(steps_for(rng, s))
@@ -473,39 +547,33 @@ def _grammar_cases(rng: random.Random, name: str, text: str | bytes, strings: li
         if any(t in (TOKEN, TOKEN_NOT) for t in g.rules.types):
             sessions.append(_token_steps(rng, g))
     for i, steps in enumerate(sessions):
-        try:
-            ours = ours_session(text, "root", steps, SESSION_MAX_STACKS, base=g)
-        except GrammarError as e:
-            if e.reason not in _NOT_FOR_REFERENCE:
-                raise
-            # the reference would grow its stacks until memory runs out
+        ours = ours_session(text, "root", steps, SESSION_MAX_STACKS, base=g)
+        refused = ours.pop("refused", None)
+        if refused is not None:
+            yield _refused_case(f"refused.accept.{source}/{rest}/{i}", text, steps[:refused + 1])
             continue
-        capped = ours.pop("capped", None)
-        if capped is not None:
-            steps = steps[:capped]
-        group = f"accept.{source}" + (".capped" if capped is not None else "")
-        yield Case(f"{group}/{rest}/{i}", ours,
-                   ref.session(text, "root", steps))
+        theirs = ref.session(text, "root", steps, SESSION_MAX_STACKS)
+        group = f"accept.{source}" + (".capped" if "capped" in ours or "capped" in theirs else "")
+        yield Case(f"{group}/{rest}/{i}", ours, theirs)
         if g is None:
             break  # creation fails: one session says so
 
 
 def cases(opts: Options) -> Iterator[Case]:
+    REFUSED_ENDINGS.clear()
     rng = random.Random(opts.seed)
     full = opts.full
     for name, text in grammar_files():
         yield from _grammar_cases(rng, f"file/{name}", text, [], 150 if full else 4)
     for tg in test_grammars():
         yield from _grammar_cases(rng, f"test/{tg.name}", tg.text, tg.strings, 40 if full else 1)
-    for name, text in HOSTILE_DEFINED.items():
+    for name, text in (HOSTILE_DEFINED | HOSTILE_REFUSED).items():
         yield from _grammar_cases(rng, f"hostile/{name}", text, ["a", "aa", "b"], 2)
     yield from token_cases(opts, rng)
     gen = GrammarGen(rng)
     n_valid, n_broken = (1500, 800) if full else (120, 80)
     for i in range(n_valid + n_broken):
         text = gen.valid() if i < n_valid else gen.broken()
-        if _refuses(text):
-            continue
         yield from _grammar_cases(rng, f"gen/{i}", text, [], 30 if full else 2)
 
 

@@ -199,20 +199,52 @@ class Grammar:
             pass
 
 
-def session(src: bytes | str, root: str, steps: Sequence[Step]) -> dict[str, Any]:
-    """Create a grammar (no vocab) and run ``steps``; stops after the first error."""
+def n_stacks(stacks: Any) -> int:
+    """How many stacks a ``canon_stacks`` value holds."""
+    return stacks["n"] if isinstance(stacks, dict) else len(stacks)
+
+
+def session(src: bytes | str, root: str, steps: Sequence[Step],
+            max_stacks: int | None = None) -> dict[str, Any]:
+    """Create a grammar (no vocab) and run ``steps``; stops after the first error.  With
+    ``max_stacks``, the session ends at the first step that leaves more stacks than that:
+    ``"capped"`` holds its index and that step's state is left out."""
     g = Grammar(src, root)
     if not g.ok:
         return {"init": {"ok": False, "error": g.init_error()}}
     res: dict[str, Any] = {"init": {"ok": True, "rules": g.info["rules"], **_state(g.info["state"])},
                            "steps": []}
-    for kind, token, piece in steps:
+    for k, (kind, token, piece) in enumerate(steps):
         st = g.accept(kind, token, piece)
+        if max_stacks is not None and n_stacks(st["stacks"]) > max_stacks:
+            res["capped"] = k
+            break
         res["steps"].append(st)
         if "error" in st:
             break
     g.close()
     return res
+
+
+def ending(src: bytes | str, root: str, steps: Sequence[Step]) -> dict[str, Any]:
+    """How creating the grammar and running ``steps`` ends, for grammars that may exhaust
+    memory (run it with ``isolated_call``): ``{"created": False, "error"}`` (the parse error,
+    the log line or the C++ exception init threw), ``{"created": True, "steps_done", "error"}``
+    (the error of the step after ``steps_done`` completed steps, None when all completed)."""
+    try:
+        g = Grammar(src, root)
+        if not g.ok:
+            exc = g.info.get("exception")
+            err = uncanon_str(exc).decode("utf-8", "replace") if exc is not None else g.init_error()
+            return {"created": False, "error": err}
+        for k, (kind, token, piece) in enumerate(steps):
+            st = g.accept(kind, token, piece)
+            if "error" in st:
+                return {"created": True, "steps_done": k, "error": st["error"]}
+        g.close()
+        return {"created": True, "steps_done": len(steps), "error": None}
+    except MemoryError:  # the address-space cap reached in Python's own allocations
+        return {"created": None, "error": "MemoryError"}
 
 
 def init_outcome(src: bytes | str, root: str = "root") -> dict[str, Any]:
