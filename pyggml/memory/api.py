@@ -62,7 +62,8 @@ def context_sizes(*, n_ctx: int, n_ctx_train: int, n_seq_max: int = 1, kv_unifie
     if n_seq_max > batch:
         # the output buffer reserved for one output per sequence must fit the batch
         # (llama_context::output_reserve asserts n_seq_max <= n_outputs_max = n_batch)
-        raise MemoryError_(f"n_seq_max = {n_seq_max} is larger than n_batch = {batch}")
+        raise MemoryError_(f"n_seq_max = {n_seq_max} is larger than n_batch = {batch} (the reference aborts: "
+                           "GGML_ASSERT(n_outputs_max <= cparams.n_outputs_max) failed)")
     ctx = pad(ctx, 256)
     if kv_unified:
         ctx_seq = ctx

@@ -26,12 +26,18 @@ step's state and each KQ mask as [length, crc32] of the packed words/bytes, the 
 both sides, see ``state_digest`` and probe_kv.cpp ``kv_words``); pyggml's outcome is recorded
 while the program is generated.  A program whose digests differ is rerun with the full dumps on
 both sides, so a mismatch is reported field by field.
+
+Calls pyggml refuses while the recurrent programs and the context sizings are generated (where
+the reference asserts) are left out of them and each compared on its own (``refused.*``): the
+reference runs the program up to that call in a forked child and must abort on the assert
+pyggml's error names; a reference that returns is a mismatch.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -40,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..batch import BatchAllocr, BatchExt, from_legacy
-from ..errors import BatchError
+from ..errors import BatchError, PyggmlError
 from ..memory.api import MemoryError_, context_sizes
 from ..memory.iswa import KVCacheISWA, swa_size
 from ..memory.kv_cache import KVCache
@@ -49,6 +55,8 @@ from ..reference._canon import canon_str
 from . import Case, Options
 
 Mem = KVCache | KVCacheISWA | MemoryRecurrent
+# calls pyggml refused while generating: (the spec up to and including the call, pyggml's error)
+Refused = list[tuple[dict[str, Any], PyggmlError]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,7 +545,11 @@ def _generate(rng: random.Random, cfg: dict[str, Any], n_steps: int, kind: str,
     return spec, (None if record is None else _finish(mem, kind, record, True))
 
 
-def random_recurrent_program(rng: random.Random, n_steps: int) -> dict[str, Any]:
+def random_recurrent_program(rng: random.Random, n_steps: int,
+                             refused: Refused | None = None) -> dict[str, Any]:
+    """A recurrent-memory program; an op pyggml refuses (the reference asserts or crashes on it)
+    is left out of it and, with ``refused``, appended there as the program up to and including
+    it, with pyggml's error."""
     n_seq = rng.choice([1, 2, 4, 16])
     cfg = {"n_seq_max": n_seq, "mem_size": max(1, n_seq) + rng.choice([0, 0, 0, 2]),
            "n_rs_seq": rng.choice([0, 0, 1, 3]), "n_vocab": 1000}
@@ -570,7 +582,9 @@ def random_recurrent_program(rng: random.Random, n_steps: int) -> dict[str, Any]
             op = ["seq_rm", rng.choice(seqs), -1, -1]
         try:
             apply_op(mem, cfg, op)
-        except Exception:  # noqa: BLE001 - an op pyggml refuses (the reference would crash): skip it
+        except PyggmlError as e:  # never a Python-internal error: those fail the run
+            if refused is not None:
+                refused.append(({**spec, "ops": spec["ops"] + [op]}, e))
             mem = make_memory({**spec, "ops": []})
             for o in spec["ops"]:
                 apply_op(mem, cfg, o)
@@ -579,7 +593,10 @@ def random_recurrent_program(rng: random.Random, n_steps: int) -> dict[str, Any]
     return spec
 
 
-def layout_cases(rng: random.Random, n: int) -> list[dict[str, Any]]:
+def layout_cases(rng: random.Random, n: int,
+                 refused: Refused | None = None) -> list[dict[str, Any]]:
+    """``n`` context sizings pyggml accepts; those it refuses (the reference aborts) go to
+    ``refused`` as one-case layout specs with pyggml's error."""
     out: list[dict[str, Any]] = []
     while len(out) < n:
         c = {"n_ctx": rng.choice([0, 1, 100, 255, 256, 257, 512, 1000, 2048, 4097]),
@@ -589,10 +606,36 @@ def layout_cases(rng: random.Random, n: int) -> list[dict[str, Any]]:
                     "n_ubatch": rng.choice([0, 1, 16, 512, 4096])}
         try:
             _layout(c)
-        except MemoryError_:
-            continue  # the reference aborts on these (pyggml raises; see tests/memory)
+        except MemoryError_ as e:
+            if refused is not None:
+                refused.append(({"kind": "layout", "cases": [c]}, e))
+            continue
         out.append(c)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ops pyggml refuses: every such refusal stands for an abort of the reference (an assert, a
+# crash, or a state it corrupts and then trips over); compared as the assert text when there is one
+
+
+def _assert_text(text: str) -> str | None:
+    m = re.search(r"GGML_ASSERT\((.*)\) failed", text)
+    return m.group(1) if m else None
+
+
+def refused_outcome(err: PyggmlError) -> dict[str, Any]:
+    """pyggml's outcome for a call it refuses: the reference aborts, on the assert its message
+    names (if any)."""
+    return {"outcome": "aborted", "assert": _assert_text(str(err))}
+
+
+def reference_outcome(r: Any) -> dict[str, Any]:
+    """The reference's outcome for the same call (``reference.memory.kv_run_isolated``): the
+    abort and its assert, or what the refused (last) call returned."""
+    if isinstance(r, dict) and r.get("aborted"):
+        return {"outcome": "aborted", "assert": _assert_text(r.get("stderr", ""))}
+    return {"outcome": "returned", "result": r[-1] if isinstance(r, list) else r["steps"][-1]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -644,11 +687,16 @@ def cases(opts: Options) -> Iterator[Case]:
         spec = {"kind": kind, "config": cfg, "ops": [["can_shift"], ["update"], ["clear"], ["can_shift"]]}
         yield Case(f"can_shift/{kind}/rope{rope_type}", ours(spec), ref.kv_run(spec))
     n_rec, rec_steps = (250, 40) if opts.full else (6, 20)
+    refused: Refused = []
     for k in range(n_rec):
-        spec = random_recurrent_program(rng, rec_steps)
+        spec = random_recurrent_program(rng, rec_steps, refused)
         yield Case(f"recurrent/{opts.seed}/{k}", ours(spec), ref.kv_run(spec))
-    layout = {"kind": "layout", "cases": layout_cases(rng, 200 if opts.full else 30)}
+    layout = {"kind": "layout", "cases": layout_cases(rng, 200 if opts.full else 30, refused)}
     yield Case(f"layout/{opts.seed}", ours(layout), ref.kv_run(layout))
+    # the ops pyggml refused, each against the reference's outcome for the same call
+    for k, ((spec, err), r) in enumerate(zip(refused, ref.kv_run_isolated([s for s, _ in refused]),
+                                             strict=True)):
+        yield Case(f"refused.{spec['kind']}/{opts.seed}/{k}", refused_outcome(err), reference_outcome(r))
     sizes = []
     for kv_size, n_swa, n_seq, n_ub, unified, full in itertools.product(
             [16, 256, 300, 4096], [1, 128, 4096], [1, 4], [1, 512], [True, False], [False, True]):

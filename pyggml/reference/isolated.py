@@ -14,6 +14,7 @@ import atexit
 import importlib
 import os
 import pickle
+import resource
 import struct
 import subprocess
 import sys
@@ -141,6 +142,55 @@ def serve_channel() -> tuple[BinaryIO, BinaryIO]:
     return sys.stdin.buffer, chan_out
 
 
+def _resolve(func: str) -> Any:
+    mod_name, _, fn_name = func.rpartition(".")
+    mod = importlib.import_module(f"pyggml.reference.{mod_name}" if mod_name else "pyggml.reference")
+    return getattr(mod, fn_name)
+
+
+def run_forked(func: str, items: list[Any]) -> list[Any]:
+    """In the worker: ``pyggml.reference.<func>(item)`` for each item, each in a forked child,
+    so that an abort costs a fork instead of a worker restart.  A child that dies gives
+    ``{"aborted": True, "signal": N, "exit_code": rc, "stderr": tail}`` (its own stderr);
+    an exception raised by the function is re-raised."""
+    fn = _resolve(func)
+    os.environ.setdefault("GGML_NO_BACKTRACE", "1")  # ggml would run gdb on an abort (slow)
+    out: list[Any] = []
+    for item in items:
+        with tempfile.TemporaryFile() as err:
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: never returns into the caller's code
+                try:
+                    os.close(r)
+                    os.dup2(err.fileno(), 2)
+                    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file per abort
+                    with os.fdopen(w, "wb") as chan:
+                        try:
+                            result = ("ok", fn(item))
+                        except Exception as exc:
+                            result = ("exc", f"{type(exc).__name__}: {exc}")
+                        _send(chan, result)
+                finally:
+                    os._exit(0)
+            os.close(w)
+            with os.fdopen(r, "rb") as chan:
+                try:
+                    kind, value = _recv(chan)
+                except EOFError:
+                    kind = None
+            _, status = os.waitpid(pid, 0)
+            if kind == "exc":
+                raise RuntimeError(value)
+            if kind is None:
+                rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                err.seek(0)
+                value = {"aborted": True, "signal": -rc if rc < 0 else rc, "exit_code": rc,
+                         "stderr": err.read()[-2000:].decode("utf-8", "replace")}
+            out.append(value)
+    return out
+
+
 def _serve() -> None:
     chan_in, chan_out = serve_channel()
     while True:
@@ -148,10 +198,8 @@ def _serve() -> None:
             func, args, kwargs = _recv(chan_in)
         except EOFError:
             return
-        mod_name, _, fn_name = func.rpartition(".")
         try:
-            mod = importlib.import_module(f"pyggml.reference.{mod_name}" if mod_name else "pyggml.reference")
-            result = ("ok", getattr(mod, fn_name)(*args, **kwargs))
+            result = ("ok", _resolve(func)(*args, **kwargs))
         except Exception as exc:  # reported to the caller, the worker lives on
             result = ("exc", f"{type(exc).__name__}: {exc}")
         _send(chan_out, result)

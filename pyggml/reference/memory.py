@@ -53,6 +53,17 @@ def kv_run(spec: dict[str, Any]) -> Any:
     return take_json(out)
 
 
+def kv_run_isolated(specs: list[dict[str, Any]]) -> list[Any]:
+    """``kv_run`` of each spec where the reference may abort (in forked children of the
+    isolated worker): its result, or ``{"aborted": True, "signal", "stderr", ...}``."""
+    from . import isolated
+
+    res = isolated.call("isolated.run_forked", "memory.kv_run", specs)
+    if isinstance(res, dict):  # the worker itself died
+        raise RuntimeError(f"reference worker died: {res}")
+    return res
+
+
 class KVBench:
     """A reference cache of ``kv_size`` cells holding ``n_fill`` tokens of sequence 0;
     ``step(n_tokens, mask)`` decodes n_tokens more (+ the KQ mask) and removes them, returning
