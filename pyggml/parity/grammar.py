@@ -4,8 +4,9 @@ Cases (every expectation comes from the running reference, src/llama-grammar.cpp
 the first part of their name:
 - ``parse.<source>``: the parser's outcome (accept/reject, error text, symbol table, rule
   table) for every grammars/*.gbnf (``file``), every grammar text in the reference's grammar
-  tests (``test``, read out of the vendored C++ sources), hostile grammars whose reference
-  outcome is defined (``hostile``) and generated grammars, valid and mutated (``gen``);
+  tests (``test``, read out of the vendored C++ sources), hostile grammars (``hostile``:
+  ``HOSTILE_DEFINED``, and ``HOSTILE_REFUSED`` but for the parse pyggml refuses) and generated
+  grammars, valid and mutated (``gen``);
 - ``accept.<source>``: grammar creation (NULL reasons, initial stacks) then a string accepted
   step by step (per code point, per byte, or in chunks; accept_str or accept_token),
   comparing the stacks and the partial UTF-8 state after every step.  Strings are the
