@@ -12,10 +12,11 @@ tokens of different sequences interleaved or not, explicit or automatic position
   it, and its vocabulary against the reference tree's ``ggml-vocab-bert-bge.gguf`` (the same
   WordPiece vocab, converted by the reference's converter).
 
-Corpus: all-MiniLM-L6-v2 converted by ``pyggml convert bert`` (real sentences), and seeded tiny
+Corpus: all-MiniLM-L6-v2 converted by ``pyggml convert bert`` (real sentences); seeded tiny
 BERTs (F32/F16, with and without token types, a pooling type in the file or none, rerankers
-with 1 and 3 outputs).  The matrix: every pooling type, flash attention on/off, 1/2/4 threads.
-``--full`` adds batches until over 10,000 vectors are compared.
+with 1 and 3 outputs); a tiny llama decoding with ``embeddings`` on (the pooling layer on a
+causal graph with a KV cache, pooled per ubatch).  The matrix: every pooling type, flash
+attention on/off, 1/2/4 threads.  ``--full`` adds batches: over 10,000 vectors compared.
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ def run_context(ours: _Ours, ref: _Ref, batches: list[EncBatch], name: str, *, e
     """Encode each batch on both sides; yield the code, every vector and the first graphs."""
     pooled = ours.ctx.cparams.pooling_type != 0
     for k, b in enumerate(batches):
+        if ours.ctx.memory is not None:  # a decoder: every batch starts from an empty cache
+            ours.ctx.memory.clear()
+            ref.ctx.memory("clear", 1)
         rc_o, rc_r = ours.run(b, entry), ref.run(b, entry)
         yield Case(f"{name}/b{k}/rc", rc_o, rc_r)
         if rc_r != 0:
@@ -192,27 +196,37 @@ SENTENCES = (
 _POOLINGS = ("none", "mean", "cls", "last")
 
 
-def _configs(opts: Options, spec: tb.BertSpec | None) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(label, context params, entry point) for one model."""
+def _configs(opts: Options, spec: tb.BertSpec | None, *, decoder: bool = False
+             ) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(label, context params, entry point) for one model (a decoder is only decoded)."""
     poolings: list[str | None] = [None, *_POOLINGS]
     if spec is not None and spec.reranker:
         poolings = [None, "rank", "none", "mean"]
     for i, pooling in enumerate(poolings):
         fa = ("auto", "off", "on")[i % 3]
         threads = (4, 1, 2)[i % 3] if opts.full or i < 3 else 4
-        entry = "decode" if i % 2 else "encode"
+        entry = "decode" if i % 2 or decoder else "encode"
         cp = {"embeddings": True, "pooling_type": pooling, "n_seq_max": 4, "flash_attn": fa,
               "n_threads": threads, "n_threads_batch": threads}
         yield f"{pooling or 'model'}-fa{fa}-t{threads}-{entry}", cp, entry
 
 
 def _tiny_runs(opts: Options) -> Iterator[tuple[str, Path, tb.BertSpec | None, list[EncBatch]]]:
-    n_batches = 40 if opts.full else 4
+    n_batches = 100 if opts.full else 6
     for spec in tb.spec_grid(opts.seed):
         rng = random.Random(f"{opts.seed}-{spec.tag}")
         batches = [random_batch(rng, spec.n_vocab, cls_id=tb.CLS_ID, sep_id=tb.SEP_ID)
                    for _ in range(n_batches)]
         yield f"tiny/{spec.tag}", tiny_path(spec), spec, batches
+
+
+def _llama_runs(opts: Options) -> Iterator[tuple[str, Path, tb.BertSpec | None, list[EncBatch]]]:
+    """A decoder with ``embeddings`` on: the pooling layer on the llama graph, pooled per ubatch."""
+    from .decode import tiny_path as llama_path
+
+    rng = random.Random(f"{opts.seed}-llama")
+    batches = [random_batch(rng, 40, cls_id=1, sep_id=2) for _ in range(20 if opts.full else 3)]
+    yield "llama/q8_0-bias", llama_path("q8_0-bias", opts.seed), None, batches
 
 
 def _minilm_runs(opts: Options) -> Iterator[tuple[str, Path, tb.BertSpec | None, list[EncBatch]]]:
@@ -223,7 +237,7 @@ def _minilm_runs(opts: Options) -> Iterator[tuple[str, Path, tb.BertSpec | None,
         toks = [m.vocab.tokenize(s, add_special=True) for s in SENTENCES]
     rng = random.Random(opts.seed)
     batches = []
-    for _ in range(12 if opts.full else 2):
+    for _ in range(30 if opts.full else 4):
         picks = rng.sample(range(len(toks)), rng.randint(2, 4))
         batches.append(from_sequences(rng, list(range(len(picks))), [toks[p] for p in picks]))
     yield "minilm", path, None, batches
@@ -234,10 +248,10 @@ def cases(opts: Options) -> Iterator[Case]:
     from ..reference.decode import RefModel
 
     yield from convert_cases()
-    for name, path, spec, batches in (*_minilm_runs(opts), *_tiny_runs(opts)):
+    for name, path, spec, batches in (*_minilm_runs(opts), *_tiny_runs(opts), *_llama_runs(opts)):
         om, rm = Model.load(path), RefModel(str(path))
         try:
-            for label, cp, entry in _configs(opts, spec):
+            for label, cp, entry in _configs(opts, spec, decoder=name.startswith("llama")):
                 ours, ref = _Ours(om, cp), _Ref(rm, cp)
                 try:
                     yield from run_context(ours, ref, batches, f"{name}/{label}", entry=entry)
