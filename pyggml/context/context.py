@@ -63,7 +63,8 @@ class ContextMemory(Memory):
 
 
 class Context:
-    """A decoding context over a loaded llama-architecture ``pyggml.Model``.
+    """A decoding (or, for an encoder, encoding) context over a loaded ``pyggml.Model`` of an
+    architecture in ``_GRAPHS``.
 
     Keyword arguments are ``llama_context_params`` fields with the reference's defaults (see
     ``ContextParams``).  Raises ContextError for parameters the reference refuses."""

@@ -99,6 +99,20 @@ def _pooling_type(value: str | int | None, model_default: int) -> int:
     return int(value)
 
 
+def _check_reserve(cp: CParams, sizes: ContextSizes, hp: Any, n_seq_max: int) -> None:
+    """A quirk of the reference's constructor: its worst-case graph reserve rounds
+    min(n_ctx, n_ubatch) tokens up to a multiple of n_seq_max but keeps that many outputs, so
+    with mean pooling the pooling product has mismatched shapes and the process aborts
+    (GGML_ASSERT(ggml_can_mul_mat(a, b)) in llama_init_from_model)."""
+    mean = cp.pooling_type == 1 or (cp.pooling_type == 4 and hp.pooling_type_cls == 1)
+    n_tokens = min(sizes.n_ctx, sizes.n_ubatch)
+    if cp.embeddings and mean and n_seq_max > 0 and n_tokens % n_seq_max:
+        raise ContextError(
+            f"the reference aborts: mean pooling with min(n_ctx, n_ubatch) = {n_tokens} not a multiple "
+            f"of n_seq_max = {n_seq_max} (GGML_ASSERT(ggml_can_mul_mat(a, b)) in its graph reserve)"
+        )
+
+
 def derive(p: ContextParams, hp: Any) -> Derived:
     """The llama_context constructor's derivations for a model with hparams ``hp``."""
     for name in ("n_ctx", "n_batch", "n_ubatch", "n_seq_max", "n_threads", "n_threads_batch"):
@@ -156,6 +170,7 @@ def derive(p: ContextParams, hp: Any) -> Derived:
         kv_unified=bool(p.kv_unified),
         pooling_type=_pooling_type(p.pooling_type, hp.pooling_type),
     )
+    _check_reserve(graph, sizes, hp, p.n_seq_max)
     # the memory is created before AUTO resolves, from "not disabled": V stays untransposed
     v_trans = p.flash_attn is False
     return Derived(

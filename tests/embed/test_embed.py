@@ -69,6 +69,10 @@ def test_pooling_type_resolution(tiny):
                 assert ctx.cparams.pooling_type == ref.info["pooling_type"]
     with pytest.raises(ContextError):
         pyggml.Context(m, embeddings=True, pooling_type="max")
+    # the reference aborts in its graph reserve (512 tokens are not a multiple of 3 sequences)
+    with pytest.raises(ContextError, match="the reference aborts"):
+        pyggml.Context(m, embeddings=True, n_seq_max=3)
+    pyggml.Context(m, embeddings=True, n_seq_max=3, pooling_type="cls").close()
 
 
 def test_encode_errors(tiny):
