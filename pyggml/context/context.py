@@ -248,10 +248,14 @@ class Context:
         self.outputs.n_outputs = n_outputs_all
         if n_outputs_all > 0:
             self.outputs.map_outputs(self.allocr.out_ids)
-        if n_tokens_all > 1:
-            self._n_p_eval += n_tokens_all
+        self._count_eval(n_tokens_all)
+
+    def _count_eval(self, n_tokens: int) -> None:
+        """The perf counters at synchronize: one token is an eval, more a prompt eval."""
+        if n_tokens > 1:
+            self._n_p_eval += n_tokens
         else:
-            self._n_eval += n_tokens_all
+            self._n_eval += n_tokens
 
     def encode(self, batch: Batch | Sequence[int]) -> None:
         """llama_encode: the whole batch as one ubatch through the encoder graph (non-causal
@@ -293,7 +297,7 @@ class Context:
             raise DecodeError(f"process_ubatch: failed to compute graph, compute status: {status}",
                               code=_CODE[status])
         self._extract(res, ub, n_tokens, 0)
-        self._n_p_eval += n_tokens
+        self._count_eval(n_tokens)
 
     def _init_batch(self) -> tuple[list[Slots], list[UBatch]]:
         """memory->init_batch with the one retry after an update (the reference asks for an

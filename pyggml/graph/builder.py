@@ -3,7 +3,8 @@
 llama.cpp: src/llama-graph.cpp ``llm_graph_context`` (``cb``, ``build_norm``, ``build_qkv``,
 ``build_ffn``, ``build_lora_mm``, ``build_inp_embd``, ``build_inp_pos``, ``build_inp_out_ids``,
 ``build_attn_inp_kv``, ``build_attn``, ``build_attn_mha``, ``build_moe_ffn``,
-``build_lora_mm_id``) and src/llama-context.cpp
+``build_lora_mm_id``; for encoders ``build_attn_inp_no_cache``, ``build_inp_mean``,
+``build_inp_cls``, ``build_pooling``) and src/llama-context.cpp
 ``graph_get_cb`` (the ``"%s-%d"`` names).  Every op is created in the reference's order, with
 its op params, so that the two graphs are the same node for node; ggml_build_forward_expand is
 called where the reference calls it, because it decides the node order (and with it the CPU
