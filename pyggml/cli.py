@@ -1,4 +1,4 @@
-"""`pyggml` / `python -m pyggml`: parity, bench, inspect."""
+"""`pyggml` / `python -m pyggml`: run, chat, embed; parity, bench, inspect."""
 
 from __future__ import annotations
 
@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("src", help="the checkpoint folder (config.json, *.safetensors, vocab.txt, ...)")
     cv.add_argument("out", help="the GGUF file to write")
     cv.set_defaults(func=_cmd_convert)
+
+    from .llm.cli import add_commands
+
+    add_commands(sub)
 
     args = ap.parse_args(argv)
     return args.func(args)

@@ -116,7 +116,7 @@ class LLM:
             model_path = fetch.smollm2(progress=progress)
         if not os.path.exists(model_path):
             raise GenerationError(f"model file not found: {os.fspath(model_path)}")
-        with tqdm(total=100, unit="%", desc="loading model", disable=not progress, leave=False) as bar:
+        with tqdm(total=100, unit="%", desc="loading model", disable=not progress) as bar:
             def report(p: float) -> bool:
                 bar.update(round(100 * p) - bar.n)
                 return True
@@ -145,10 +145,13 @@ class LLM:
         self._cparams = {"n_ctx": n_ctx, "n_threads": n, "n_threads_batch": n, **cparams}
         self._sdefaults = {"seed": seed, **sparams}
         self.ctx = Context(model, **self._cparams)
+        self._warmup()
         self._kv_tokens: list[int] = []  # what sequence 0 holds (prompt-prefix reuse)
         self._pieces = [self.vocab.token_to_piece(t, special=False) for t in range(self.vocab.n_tokens)]
         self._grammar: tuple[VocabPieces, TokenIndex] | None = None
+        self._embd: tuple[str | None, Context] | None = None  # the embedding context, on first use
         self.last_timings: dict[str, float] = {}
+        self.last_completion: Completion | None = None  # of the last generate/chat, streamed or not
 
     # ------------------------------------------------------------------ text <-> tokens
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
@@ -221,7 +224,7 @@ class LLM:
             return (chunk.decode("utf-8", "replace") for chunk in it if chunk)
         for _ in it:
             pass
-        return s.result()
+        return self.last_completion
 
     def generate_batch(self, prompts: Sequence[str | Sequence[int]], *, max_tokens: int | None = 256,
                        stop: str | Sequence[str] | None = None, grammar: str | None = None,
@@ -249,7 +252,16 @@ class LLM:
         self.ctx.close()
         self._cparams.update(cparams)
         self.ctx = Context(self.model, **self._cparams)
+        self._warmup()
         self._kv_tokens = []
+
+    def _warmup(self) -> None:
+        """common_init_from_params' warmup: decode BOS and EOS once (graphs built, buffers
+        allocated, pages touched), then forget them, so the first request's timings are real."""
+        v = self.vocab
+        self.ctx.decode([t for t in (v.bos, v.eos) if t >= 0] or [0])
+        if self.ctx.memory is not None:  # encoders keep none
+            self.ctx.memory.clear()
 
     def _new_stream(self, seq_id: int, prompt: list[int], stops: list[str], max_tokens: int | None,
                     sampler: CommonSampler) -> _Stream:
@@ -263,12 +275,21 @@ class LLM:
         s.add(token, self._pieces[token], self.vocab.is_eog(token))
 
     def _run(self, streams: list[_Stream], *, reuse: bool) -> Iterator[bytes]:
-        """The loop; yields each stream's sendable text as it comes (single stream: in order)."""
+        """The loop; yields each stream's sendable text as it comes (single stream: in order).
+
+        ``_kv_tokens`` always lists what sequence 0 holds for sure (empty while a prefill is
+        under way or when several streams ran), so a failed decode or a caller that stops
+        iterating early never leaves a wrong prefix for the next call."""
         t0 = time.perf_counter()
-        start = self._reuse(streams[0].prompt) if reuse and len(streams) == 1 else self._clear()
+        track = reuse and len(streams) == 1
+        start = self._reuse(streams[0].prompt) if track else self._clear()
         n_p = sum(len(s.prompt) for s in streams) - start
+        self._kv_tokens = []
         self._prefill(streams, start)
+        if track:
+            self._kv_tokens = list(streams[0].prompt)
         t1 = time.perf_counter()
+        self.last_timings = {"prompt_tokens": n_p, "prompt_s": t1 - t0, "gen_tokens": 0, "gen_s": 0.0}
         for s in streams:
             yield from s.chunks
             s.chunks.clear()
@@ -278,17 +299,20 @@ class LLM:
                           pos=[len(s.prompt) + len(s.tokens) - 1 for s in active],
                           seq_ids=[s.seq_id for s in active], output=True)
             self.ctx.decode(batch)
+            if track:
+                self._kv_tokens.append(active[0].tokens[-1])
             for row, s in enumerate(active):
                 self._pick(s, row)
                 yield from s.chunks
                 s.chunks.clear()
             active = [s for s in active if s.finish is None]
-        if len(streams) == 1 and reuse:  # every pick but the last was decoded
-            s = streams[0]
-            self._kv_tokens = s.prompt + s.tokens[:-1]
-        t2 = time.perf_counter()
-        self.last_timings = {"prompt_tokens": n_p, "prompt_s": t1 - t0,
-                             "gen_tokens": sum(len(s.tokens) for s in streams), "gen_s": t2 - t1}
+            self._timings(streams, t1)
+        self._timings(streams, t1)
+        self.last_completion = streams[0].result() if len(streams) == 1 else None
+
+    def _timings(self, streams: list[_Stream], t1: float) -> None:
+        self.last_timings.update(gen_tokens=sum(len(s.tokens) for s in streams),
+                                 gen_s=time.perf_counter() - t1)
 
     def _clear(self) -> int:
         self.ctx.memory.clear()
@@ -306,7 +330,6 @@ class LLM:
         n = min(n, len(prompt) - 1)
         if n == 0 or not self.ctx.memory.seq_rm(0, n, -1):
             return self._clear()
-        self._kv_tokens = self._kv_tokens[:n]
         return n
 
     def _prefill(self, streams: list[_Stream], start: int) -> None:
@@ -378,11 +401,70 @@ class LLM:
         return apply_template(self.model.chat_template or "chatml", messages, add_generation_prompt=True,
                               tools=tools, bos_token=text(v.bos), eos_token=text(v.eos)).text
 
+    # ------------------------------------------------------------------ embeddings
+    def embed(self, texts: str | Sequence[str], *, normalize: bool = True,
+              pooling_type: str | None = None) -> np.ndarray:
+        """Pooled embeddings of ``texts`` (float32 [n_texts, n_embd]; [n_texts, n_cls_out]
+        scores with ``rank`` pooling), as llama-embedding computes them: each text tokenized
+        with special tokens, texts packed into batches (one sequence id each), and with
+        ``normalize`` each vector divided by its Euclidean norm (common_embd_normalize).
+        ``pooling_type``: the model's by default; a model without one needs it given."""
+        t0 = time.perf_counter()
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        ctx = self._embedding_context(pooling_type)
+        seqs = [self.tokenize(t) for t in texts]
+        for i, t in enumerate(seqs):
+            if not t:
+                raise GenerationError(f"text {i} is empty")
+            if len(t) > ctx.n_batch:
+                raise GenerationError(f"text {i} has {len(t)} tokens, the batch only {ctx.n_batch} "
+                                      "(raise n_batch)")
+        out: list[np.ndarray] = []
+        i = 0
+        while i < len(seqs):  # llama-embedding's packing: fill a batch, then run it
+            j, n = i, 0
+            while j < len(seqs) and j - i < ctx.n_seq_max and n + len(seqs[j]) <= ctx.n_batch:
+                n += len(seqs[j])
+                j += 1
+            tok = [t for s in seqs[i:j] for t in s]
+            pos = [p for s in seqs[i:j] for p in range(len(s))]
+            sid = [k for k in range(j - i) for _ in seqs[i + k]]
+            if ctx.memory is not None:  # a decoder embedding: forget the previous batch
+                ctx.memory.clear()
+            ctx.decode(Batch(tokens=tok, pos=pos, seq_ids=sid, output=True))
+            for k in range(j - i):
+                v = ctx.embeddings_seq(k)
+                out.append(_normalized(v) if normalize else v)
+            i = j
+        self.last_timings = {"prompt_tokens": sum(map(len, seqs)), "prompt_s": time.perf_counter() - t0,
+                             "gen_tokens": 0, "gen_s": 0.0}
+        return np.stack(out)
+
+    def _embedding_context(self, pooling_type: str | None) -> Context:
+        key = pooling_type
+        if self._embd is None or self._embd[0] != key:
+            if self._embd is not None:
+                self._embd[1].close()
+            n = self._cparams["n_threads"]
+            n_batch = max(self.ctx.n_batch, 512)
+            # non-causal encoders need the whole batch in one ubatch (llama-embedding does the same)
+            ctx = Context(self.model, embeddings=True, pooling_type=pooling_type, n_ctx=n_batch,
+                          n_batch=n_batch, n_ubatch=n_batch, n_seq_max=64, n_threads=n, n_threads_batch=n)
+            if ctx.cparams.pooling_type == 0:
+                ctx.close()
+                raise GenerationError("this model has no pooling: give pooling_type "
+                                      "('mean', 'cls', 'last' or 'rank')")
+            self._embd = (key, ctx)
+        return self._embd[1]
+
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         if getattr(self, "ctx", None) is not None:
             self.ctx.close()
             self.ctx = None
+        if getattr(self, "_embd", None) is not None:
+            self._embd[1].close()
+            self._embd = None
         if getattr(self, "_owns_model", False):
             self.model.close()
 
@@ -394,6 +476,15 @@ class LLM:
 
     def __repr__(self) -> str:
         return f"<pyggml.LLM {self.model.name!r} n_ctx={self.ctx.n_ctx if self.ctx else 0}>"
+
+
+def _normalized(v: np.ndarray) -> np.ndarray:
+    """common_embd_normalize(embd_norm = 2): float products summed in double, in order; the
+    float inverse norm multiplied in."""
+    sq = (v * v).astype(np.float64)
+    total = float(np.cumsum(sq)[-1]) if sq.size else 0.0  # sequential, as the reference's loop
+    norm = np.float32(1.0 / np.sqrt(total)) if total > 0 else np.float32(0)
+    return (v * norm).astype(np.float32)
 
 
 def _stops(stop: str | Sequence[str] | None) -> list[str]:

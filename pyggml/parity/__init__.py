@@ -28,6 +28,7 @@ COMPONENTS: dict[str, str] = {
     "alloc": "pyggml.parity.alloc",
     "decode": "pyggml.parity.decode",
     "embed": "pyggml.parity.embed",
+    "generate": "pyggml.parity.generate",
 }
 
 
