@@ -20,6 +20,7 @@ README = f"""intro
 | `gguf` | files | 919 / 23,602 |
 | `kv_cells`, `memory` | cells, programs | 113 / 12,507 (480,000 program steps) |
 | `decode` | logits | 1,555 / 41,091 (723 / 36,334 logits rows) |
+| `embed` | a new row | TBD / TBD |
 
 after
 """
@@ -38,12 +39,14 @@ def _rows(text: str) -> list[str]:
 
 
 def test_default_column_from_a_run():
-    out = pt.update(README, _run(False, gguf=1000, kv_cells=80, memory=51, decode="RuntimeError: boom"))
+    out = pt.update(README, _run(False, gguf=1000, kv_cells=80, memory=51, decode="RuntimeError: boom",
+                                 embed=12))
     assert _rows(out) == [
         "| `gguf` | files | 1,000 / 23,602 |",
         "| `kv_cells`, `memory` | cells, programs | 131 / 12,507 (480,000 program steps) |",
         # a component that failed to run keeps its row
         "| `decode` | logits | 1,555 / 41,091 (723 / 36,334 logits rows) |",
+        "| `embed` | a new row | 12 / TBD |",
     ]
     assert out.startswith("intro\n") and out.endswith("after\n")
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 HEADER = "| component | what is diffed against the reference | default / `--full` cases |"
-_COUNTS = re.compile(r"^(?P<default>[\d,]+) / (?P<full>[\d,]+)(?P<note>.*)$")
+# "default / full" counts (or placeholders for a new row, e.g. "TBD / TBD"), then any note
+_COUNTS = re.compile(r"^(?P<default>[^ /]+) / (?P<full>[^ /]+)(?P<note>.*)$")
 
 
 def counts(run: dict[str, Any]) -> dict[str, int]:
