@@ -121,7 +121,7 @@ def test_minilm_similarity(minilm):
     toks = [minilm.vocab.tokenize(s) for s in sents]
     batch = pyggml.Batch(tokens=[t for ts in toks for t in ts],
                          seq_ids=[[k] for k, ts in enumerate(toks) for _ in ts])
-    with pyggml.Context(minilm, embeddings=True, n_seq_max=3) as ctx:
+    with pyggml.Context(minilm, embeddings=True, n_seq_max=4) as ctx:
         ctx.encode(batch)
         e = np.stack([ctx.embeddings_seq(k) for k in range(3)])
     e /= np.linalg.norm(e, axis=1, keepdims=True)
