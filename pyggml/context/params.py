@@ -15,12 +15,14 @@ from gguf import GGMLQuantizationType as QT
 
 from ..errors import PyggmlError
 from ..graph import CParams
+from ..graph.builder import POOLING_CLS, POOLING_LAST, POOLING_MEAN, POOLING_NONE, POOLING_RANK
 from ..memory.api import ContextSizes, context_sizes
 
 GGML_DEFAULT_N_THREADS = 4
 ROPE_SCALING_NONE, ROPE_SCALING_YARN = 0, 2  # enum llama_rope_scaling_type
 _KV_TYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16}
-POOLING_TYPES = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}  # enum llama_pooling_type
+POOLING_TYPES = {"none": POOLING_NONE, "mean": POOLING_MEAN, "cls": POOLING_CLS, "last": POOLING_LAST,
+                 "rank": POOLING_RANK}
 
 
 class ContextError(PyggmlError, ValueError):
@@ -104,7 +106,8 @@ def _check_reserve(cp: CParams, sizes: ContextSizes, hp: Any, n_seq_max: int) ->
     min(n_ctx, n_ubatch) tokens up to a multiple of n_seq_max but keeps that many outputs, so
     with mean pooling the pooling product has mismatched shapes and the process aborts
     (GGML_ASSERT(ggml_can_mul_mat(a, b)) in llama_init_from_model)."""
-    mean = cp.pooling_type == 1 or (cp.pooling_type == 4 and hp.pooling_type_cls == 1)
+    pt = cp.pooling_type
+    mean = pt == POOLING_MEAN or (pt == POOLING_RANK and hp.pooling_type_cls == POOLING_MEAN)
     n_tokens = min(sizes.n_ctx, sizes.n_ubatch)
     if cp.embeddings and mean and n_seq_max > 0 and n_tokens % n_seq_max:
         raise ContextError(

@@ -91,7 +91,6 @@ class _Ours:
 
         p = dict(cp)
         p["flash_attn"] = {"auto": None, "on": True, "off": False}[p.pop("flash_attn", "auto")]
-        p["pooling_type"] = p.get("pooling_type")
         self.ctx = Context(model, **p)
 
     def run(self, b: EncBatch, entry: str) -> int:

@@ -15,9 +15,8 @@ import numpy as np
 from gguf import GGMLQuantizationType as QT
 from gguf import GGUFValueType as VT
 
+from ..context.params import POOLING_TYPES as POOLING
 from .tinymodels import KVEntry, TensorEntry, TinyModel, _weight
-
-POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}  # enum llama_pooling_type
 
 
 @dataclass(frozen=True)
