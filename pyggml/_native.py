@@ -600,6 +600,8 @@ void   ps_dec_set_abort(void * ctx, int32_t after);
 void   ps_dec_set_threads(void * ctx, int32_t n, int32_t n_batch);
 // generate (probe_generate.cpp)
 int    ps_gen_run(void * model, const char * cparams_json, const char * request_json, char ** json);
+int    ps_gen_run_ctx(void * ctx, const char * request_json, char ** json);
+size_t ps_gen_find_partial_stop(const char * str, size_t n, const char * stop, size_t m);
 """
 
 # --- llama.h (the reference's public C API; only pyggml.reference calls it) -------------

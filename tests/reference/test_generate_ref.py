@@ -11,7 +11,7 @@ import pytest
 
 from pyggml._native import llama
 from pyggml.reference.decode import RefContext, RefError, RefModel
-from pyggml.reference.generate import ref_generate
+from pyggml.reference.generate import ref_generate, ref_generate_ctx
 from pyggml.vocab.vocab import Vocab
 
 CTX = {"n_ctx": 512, "n_threads": 2, "n_threads_batch": 2}
@@ -162,3 +162,31 @@ def test_decode_failure_is_reported(smol, prompts):
     res = ref_generate(smol, prompts, n_predict=4, samplings=GREEDY, **{**CTX, "n_seq_max": 2})
     assert res["decode_rc"] == -1 and res["decode_step"] == 0 and res["n_decode"] == 1
     assert all(s["finish"] == "error" and s["tokens"] == [] for s in res["streams"])
+
+
+@pytest.mark.parametrize("params", [GREEDY, {"seed": 42}], ids=["greedy", "dist"])
+def test_on_an_existing_context(smol, prompts, params):
+    # ref_generate_ctx: the same loop on a RefContext, its memory cleared before each run
+    fresh = ref_generate(smol, prompts, n_predict=N_PREDICT, samplings=params, **CTX)
+    with RefContext(smol, n_seq_max=len(prompts), **CTX) as ctx:
+        first = ref_generate_ctx(ctx, prompts, n_predict=N_PREDICT, samplings=params)
+        again = ref_generate_ctx(ctx, prompts, n_predict=N_PREDICT, samplings=params)
+    assert first["streams"] == fresh["streams"] and again["streams"] == fresh["streams"]
+    for res in (fresh, first, again):
+        assert res["decode_rc"] == 0 and res["n_decode"] == fresh["n_decode"]
+        assert 0 < res["t_prompt_us"] <= res["t_loop_us"]
+
+
+def test_existing_context_errors(smol, prompts):
+    with RefContext(smol, n_seq_max=2, **CTX) as ctx:
+        # n_seq_max is the context's: a third stream is refused by llama_decode
+        res = ref_generate_ctx(ctx, prompts, n_predict=4, samplings=GREEDY)
+        assert res["decode_rc"] == -1 and res["decode_step"] == 0
+        with pytest.raises(ValueError):
+            ref_generate_ctx(ctx, prompts[:1], n_predict=0, samplings=GREEDY)
+        # a failed run does not spoil the next one on the same context
+        ok = ref_generate_ctx(ctx, prompts[:2], n_predict=4, samplings=GREEDY)
+        fresh = ref_generate(smol, prompts[:2], n_predict=4, samplings=GREEDY, **CTX)
+        assert ok["streams"] == fresh["streams"]
+    with pytest.raises(ValueError, match="closed"):
+        ref_generate_ctx(ctx, prompts[:1], n_predict=4, samplings=GREEDY)

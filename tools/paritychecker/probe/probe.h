@@ -156,6 +156,10 @@ void   ps_dec_set_threads(void * ctx, int32_t n, int32_t n_batch);
 // "accept_prompt"} (pyggml/reference/generate.py). Returns 0 with *json = {"streams", "n_decode",
 // "decode_rc", ...}, or -1 with *json = {"error", "log"} when no loop ran.
 int    ps_gen_run(void * model, const char * cparams_json, const char * request_json, char ** json);
+// the same loop on a ps_dec_ctx_new context, its memory cleared first (n_seq_max is the context's)
+int    ps_gen_run_ctx(void * ctx, const char * request_json, char ** json);
+// common.h string_find_partial_stop over (str, n) and (stop, m); SIZE_MAX for npos
+size_t ps_gen_find_partial_stop(const char * str, size_t n, const char * stop, size_t m);
 
 #ifdef __cplusplus
 }

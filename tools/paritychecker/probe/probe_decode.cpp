@@ -386,6 +386,13 @@ void ps_dec_ctx_free(void * handle) {
 
 }  // extern "C"
 
+// probe_generate.cpp runs its loop on a handle's context (ps_gen_run_ctx)
+namespace probe {
+llama_context * dec_ctx_llama(void * handle) {
+    return static_cast<dec_ctx *>(handle)->ctx;
+}
+}  // namespace probe
+
 namespace {
 
 // llama_decode or llama_encode of a llama_batch over the caller's arrays

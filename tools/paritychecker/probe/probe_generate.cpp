@@ -19,9 +19,15 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using probe::json;
+
+namespace probe {
+// probe_decode.cpp: the llama_context of a ps_dec_ctx_new handle (its struct stays private there)
+llama_context * dec_ctx_llama(void * handle);
+}  // namespace probe
 
 namespace {
 
@@ -141,33 +147,42 @@ int32_t decode(llama_context * ctx, batch_buf & b, std::string & log) {
     }
 }
 
-json generate(llama_model * model, const json & cparams, const json & req) {
-    const auto prompts = req.at("prompts").get<std::vector<std::vector<llama_token>>>();
-    const int32_t n_predict = req.at("n_predict").get<int32_t>();
-    const bool accept_prompt = req.value("accept_prompt", true);
-    const json & samplings = req.at("samplings");
-    if (n_predict < 1) throw std::invalid_argument("n_predict must be at least 1");
-    if (samplings.size() != prompts.size()) throw std::invalid_argument("one sampling per prompt");
+// the request, checked before any context is made
+struct request {
+    std::vector<std::vector<llama_token>> prompts;
+    int32_t n_predict = 0;
+    bool accept_prompt = true;
+    json samplings;
 
-    llama_context_ptr ctx(llama_init_from_model(model, probe::context_params_from_json(cparams)));
-    if (!ctx) {
-        return {{"error", "llama_init_from_model failed"}, {"log", probe::take_log()}};
+    explicit request(const json & req)
+        : prompts(req.at("prompts").get<std::vector<std::vector<llama_token>>>()),
+          n_predict(req.at("n_predict").get<int32_t>()),
+          accept_prompt(req.value("accept_prompt", true)),
+          samplings(req.at("samplings")) {
+        if (n_predict < 1) throw std::invalid_argument("n_predict must be at least 1");
+        if (samplings.size() != prompts.size()) throw std::invalid_argument("one sampling per prompt");
     }
-    probe::take_log();  // the context's construction log; a failed decode reports only the loop's
-    const llama_vocab * vocab = llama_model_get_vocab(model);
-    const int32_t n_batch = (int32_t) llama_n_batch(ctx.get());
+};
 
-    std::vector<stream> streams(prompts.size());
+// the loop on a context whose memory holds nothing of these sequences (ps_gen_run: a new one,
+// ps_gen_run_ctx: a cleared one)
+json loop(llama_context * ctx, const request & req) {
+    const llama_model * model = llama_get_model(ctx);
+    const llama_vocab * vocab = llama_model_get_vocab(model);
+    const int32_t n_batch = (int32_t) llama_n_batch(ctx);
+    const int32_t n_predict = req.n_predict;
+
+    std::vector<stream> streams(req.prompts.size());
     for (size_t i = 0; i < streams.size(); i++) {
-        streams[i].prompt = prompts[i];
-        init_sampler(streams[i], model, samplings[i], accept_prompt);
+        streams[i].prompt = req.prompts[i];
+        init_sampler(streams[i], model, req.samplings[i], req.accept_prompt);
     }
 
     int32_t n_decode = 0, rc = 0, rc_step = -1;
     std::string log;
     batch_buf b;
     auto run = [&] {
-        rc = decode(ctx.get(), b, log);
+        rc = decode(ctx, b, log);
         if (rc != 0) rc_step = n_decode;
         n_decode++;
         return rc == 0;
@@ -183,6 +198,8 @@ json generate(llama_model * model, const json & cparams, const json & req) {
         const llama_pos n = (llama_pos) streams[i].prompt.size();
         for (llama_pos p = 0; p < n; p++) layout.push_back({(int32_t) i, p, p == n - 1});
     }
+    // timed from here: sampler construction (grammar parsing) is setup, not the loop
+    const int64_t t_start = llama_time_us();
     for (size_t start = 0; start < layout.size() && rc == 0; start += (size_t) n_batch) {
         const size_t end = std::min(layout.size(), start + (size_t) n_batch);
         b.clear();
@@ -192,9 +209,10 @@ json generate(llama_model * model, const json & cparams, const json & req) {
         }
         if (!run()) break;
         for (size_t k = start; k < end; k++) {
-            if (layout[k].last) sample(streams[layout[k].s], ctx.get(), vocab, (int32_t) (k - start), n_predict);
+            if (layout[k].last) sample(streams[layout[k].s], ctx, vocab, (int32_t) (k - start), n_predict);
         }
     }
+    const int64_t t_prompt = llama_time_us();
 
     // generation: one batch per step with each active stream's last token, in stream order
     std::vector<int32_t> idx(streams.size(), -1);
@@ -209,9 +227,10 @@ json generate(llama_model * model, const json & cparams, const json & req) {
         }
         if (b.size() == 0 || !run()) break;
         for (size_t i = 0; i < streams.size(); i++) {
-            if (idx[i] >= 0) sample(streams[i], ctx.get(), vocab, idx[i], n_predict);
+            if (idx[i] >= 0) sample(streams[i], ctx, vocab, idx[i], n_predict);
         }
     }
+    const int64_t t_end = llama_time_us();
 
     json out = json::array();
     for (stream & s : streams) {
@@ -221,7 +240,8 @@ json generate(llama_model * model, const json & cparams, const json & req) {
         }
         out.push_back(s.to_json());
     }
-    json res = {{"streams", std::move(out)}, {"n_decode", n_decode}, {"decode_rc", rc}, {"n_batch", n_batch}};
+    json res = {{"streams", std::move(out)}, {"n_decode", n_decode}, {"decode_rc", rc}, {"n_batch", n_batch},
+                {"t_prompt_us", t_prompt - t_start}, {"t_loop_us", t_end - t_start}};
     log = probe::take_log() + log;
     if (rc != 0) {
         res["decode_step"] = rc_step;
@@ -230,19 +250,33 @@ json generate(llama_model * model, const json & cparams, const json & req) {
     return res;
 }
 
-}  // namespace
+json generate(llama_model * model, const json & cparams, const json & req_json) {
+    const request req(req_json);
+    llama_context_ptr ctx(llama_init_from_model(model, probe::context_params_from_json(cparams)));
+    if (!ctx) {
+        return {{"error", "llama_init_from_model failed"}, {"log", probe::take_log()}};
+    }
+    probe::take_log();  // the context's construction log; a failed decode reports only the loop's
+    return loop(ctx.get(), req);
+}
 
-extern "C" {
-
-int ps_gen_run(void * model, const char * cparams_json, const char * request_json, char ** out_json) {
+json generate_on(llama_context * ctx, const json & req_json) {
+    const request req(req_json);
+    llama_memory_clear(llama_get_memory(ctx), true);  // every run starts from empty sequences
     probe::take_log();
-    // common's own logger (LOG_WRN in common_sampler_init) stays quiet, as in ps_csmpl_new
+    return loop(ctx, req);
+}
+
+// run one entry point: common's own logger (LOG_WRN in common_sampler_init) stays quiet, as in
+// ps_csmpl_new; a result without "streams" (or an exception) is status -1
+template <typename F>
+int guarded(char ** out_json, F && fn) {
+    probe::take_log();
     const int verbosity = common_log_get_verbosity_thold();
     common_log_set_verbosity_thold(-1);
     int status = 0;
     try {
-        const json res = generate(static_cast<llama_model *>(model), json::parse(cparams_json ? cparams_json : "{}"),
-                                  json::parse(request_json));
+        const json res = fn();
         status = res.contains("streams") ? 0 : -1;
         put(out_json, res);
     } catch (const std::exception & e) {
@@ -251,6 +285,29 @@ int ps_gen_run(void * model, const char * cparams_json, const char * request_jso
     }
     common_log_set_verbosity_thold(verbosity);
     return status;
+}
+
+}  // namespace
+
+extern "C" {
+
+int ps_gen_run(void * model, const char * cparams_json, const char * request_json, char ** out_json) {
+    return guarded(out_json, [&] {
+        return generate(static_cast<llama_model *>(model), json::parse(cparams_json ? cparams_json : "{}"),
+                        json::parse(request_json));
+    });
+}
+
+int ps_gen_run_ctx(void * ctx_handle, const char * request_json, char ** out_json) {
+    return guarded(out_json, [&] {
+        if (!ctx_handle) throw std::invalid_argument("no context");
+        return generate_on(probe::dec_ctx_llama(ctx_handle), json::parse(request_json));
+    });
+}
+
+size_t ps_gen_find_partial_stop(const char * str, size_t n, const char * stop, size_t m) {
+    // std::string::npos is SIZE_MAX
+    return string_find_partial_stop(std::string_view(str, n), std::string_view(stop, m));
 }
 
 }  // extern "C"
