@@ -697,7 +697,16 @@ struct llama_sampler * llama_sampler_init_logit_bias(int32_t n_vocab, int32_t n_
                                                      const llama_logit_bias * logit_bias);
 """
 
+# --- libpyggml_stl (csrc/stlsort.cpp) ----------------------------------------------------
+STL_CDEF = """
+void pyggml_std_sort(const double * keys, int64_t * order, int64_t n);
+void pyggml_std_partial_sort(const double * keys, int64_t * order, int64_t n, int64_t middle);
+void pyggml_bucket_sort(const double * keys, const int32_t * bucket, int64_t n, int32_t n_buckets,
+                        int64_t npartial, int64_t * out);
+"""
+
 ffi.cdef(GGML_CDEF)
+ffi.cdef(STL_CDEF)
 ffi.cdef(PROBE_CDEF)
 ffi.cdef(LLAMA_BASE_CDEF)
 ffi.cdef(LLAMA_VOCAB_CDEF)
@@ -783,6 +792,11 @@ def ggml():
         raise ImportError(f"struct ggml_tensor in GGML_CDEF is {ffi.sizeof('struct ggml_tensor')} bytes, "
                           f"the library's is {expected}: update GGML_CDEF from ggml.h")
     return lib
+
+
+def stl():
+    """libpyggml_stl: libstdc++'s std::sort / std::partial_sort compiled (pyggml._stlsort)."""
+    return _open("pyggml_stl")
 
 
 def llama():

@@ -8,8 +8,12 @@ decides which token ``dist`` picks.  Two paths here:
 
 * fast (numpy): when the elements whose relative order is observable have pairwise distinct
   keys, every correct sort gives the same result, so a numpy sort is exact;
-* exact: otherwise the libstdc++ (GCC 12) algorithms are replayed step by step in Python on
-  index lists.  Ties are rare with real logits, so this path is rarely taken on big arrays.
+* exact: otherwise the libstdc++ (GCC 12) algorithms decide.  ``std_sort`` and
+  ``std_partial_sort`` below replay them step by step in Python on index lists: that replay is
+  the specification.  Real logits do tie (unused tokens share a logit), and a Python replay of
+  a 49k-element sort takes a second, so the numpy entry points run the same templates compiled
+  (``libpyggml_stl``, csrc/stlsort.cpp, built with the reference's toolchain); the two are
+  diffed in tests/sampling/test_stlsort.py.
 
 NaN keys make the reference's comparator an invalid ordering; they are outside the contract.
 """
@@ -187,13 +191,28 @@ def _distinct(sorted_keys: np.ndarray) -> bool:
     return bool(sorted_keys.size < 2 or np.all(sorted_keys[1:] != sorted_keys[:-1]))
 
 
+def compiled_sort(keys: np.ndarray, middle: int | None = None) -> np.ndarray:
+    """``std::sort`` (or ``std::partial_sort`` up to ``middle``) of positions 0..n-1 by
+    ``keys[pos] >``, run by libstdc++ itself (libpyggml_stl): the permutation ``std_sort`` /
+    ``std_partial_sort`` replay."""
+    from ._native import ffi, stl
+
+    k = np.ascontiguousarray(keys, dtype=np.float64)
+    order = np.arange(k.size, dtype=np.int64)
+    kp, op = ffi.cast("const double *", k.ctypes.data), ffi.cast("int64_t *", order.ctypes.data)
+    if middle is None:
+        stl().pyggml_std_sort(kp, op, k.size)
+    else:
+        stl().pyggml_std_partial_sort(kp, op, k.size, middle)
+    return order
+
+
 def sort_desc(keys: np.ndarray) -> np.ndarray:
     """Permutation that ``std::sort`` with ``>`` on ``keys`` leaves (positions into keys)."""
     order = np.argsort(-keys, kind="stable")
     if _distinct(keys[order]):
         return order
-    return np.asarray(std_sort(keys.astype(np.float64).tolist(), list(range(keys.size))),
-                      dtype=np.int64)
+    return compiled_sort(keys)
 
 
 def partial_sort_desc(keys: np.ndarray, k: int) -> np.ndarray:
@@ -211,8 +230,7 @@ def partial_sort_desc(keys: np.ndarray, k: int) -> np.ndarray:
     # unique result: the chosen keys are distinct and no unchosen key equals the k-th
     if _distinct(keys[top]) and int(np.count_nonzero(keys == kth)) == 1:
         return top
-    order = std_partial_sort(keys.astype(np.float64).tolist(), list(range(n)), k)
-    return np.asarray(order[:k], dtype=np.int64)
+    return compiled_sort(keys, k)[:k]
 
 
 _NBUCKETS = 128
@@ -233,12 +251,13 @@ def bucket_index(logits: np.ndarray) -> np.ndarray:
     return np.clip(ib, 0, _NBUCKETS - 1).astype(np.int64)
 
 
-def bucket_partial_sort(logits: np.ndarray, npartial: int) -> np.ndarray:
+def replay_bucket_sort(logits: np.ndarray, npartial: int) -> np.ndarray:
     """First ``npartial`` positions of ``llama_token_data_array_partial_sort``'s result.
 
     llama.cpp: src/llama-sampler.cpp llama_token_data_array_partial_sort — a 128-bucket
     histogram over [-10, 10), buckets copied out top-down in original order, every bucket above
     the threshold bucket ``std::sort``-ed, the threshold bucket ``std::partial_sort``-ed.
+    This is the readable version (the specification); the samplers run ``bucket_partial_sort``.
     """
     b = bucket_index(logits)
     histo = np.bincount(b, minlength=_NBUCKETS)
@@ -262,6 +281,20 @@ def bucket_partial_sort(logits: np.ndarray, npartial: int) -> np.ndarray:
         else:
             out.append(members[partial_sort_desc(logits[members], npartial - ndone)])
     return np.concatenate(out)[:npartial] if out else np.empty(0, dtype=np.int64)
+
+
+def bucket_partial_sort(logits: np.ndarray, npartial: int) -> np.ndarray:
+    """``replay_bucket_sort`` run by libpyggml_stl (the buckets from ``bucket_index``, the
+    per-bucket sorts by libstdc++)."""
+    from ._native import ffi, stl
+
+    k = np.ascontiguousarray(logits, dtype=np.float64)
+    b = np.ascontiguousarray(bucket_index(logits), dtype=np.int32)
+    out = np.empty(min(npartial, k.size), dtype=np.int64)
+    stl().pyggml_bucket_sort(ffi.cast("const double *", k.ctypes.data),
+                             ffi.cast("const int32_t *", b.ctypes.data), k.size, _NBUCKETS, out.size,
+                             ffi.cast("int64_t *", out.ctypes.data))
+    return out
 
 
 def partial_sort_inplace(logits: np.ndarray, npartial: int) -> np.ndarray:

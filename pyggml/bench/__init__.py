@@ -17,6 +17,7 @@ from dataclasses import dataclass
 # module -> its cases are discovered from its CASES table
 MODULES: list[str] = [
     "pyggml.bench.decode",
+    "pyggml.bench.generate",
     "pyggml.bench.embed",
     "pyggml.bench.gguf",
     "pyggml.bench.chat",

@@ -1,0 +1,106 @@
+"""Generation bench cases: ``pyggml.LLM`` against the reference tools' loop (common_sampler over
+llama_decode, ``pyggml.reference.generate.ref_generate_ctx``), same model, same context
+parameters (2 threads), each side on a context made once (its memory cleared per call).
+
+``e2e-chat-smollm2``: a ChatML conversation rendered by each side's chat template, then a
+128-token reply with the default sampler chain (seeded; EOG banned by a logit bias so every
+run decodes the same 128 tokens on both sides: the streams are identical, see ``parity
+generate``).
+``e2e-batch8-smollm2``: 8 different prompts generated together, 64 tokens each, one decode per
+step.  The note gives the throughput against one sequence generating alone (the same
+prompts one after another would take 8x that).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import Pair
+
+N_THREADS = 2
+N_CTX = 2048
+
+_CHAT = [
+    {"role": "system", "content": "You are a helpful assistant who answers in detail."},
+    {"role": "user", "content": "Explain how a CPU cache hierarchy works, why it matters for "
+                                "performance, and give two examples of cache-friendly code."},
+]
+
+
+def _sides() -> tuple[Any, Any, Any, dict[str, Any]]:
+    from ..llm import LLM
+    from ..model import Model
+    from ..parity import corpus
+    from ..reference.decode import RefContext, RefModel
+
+    path = corpus.smollm2()
+    model = Model.load(path)
+    llm = LLM.from_model(model, n_ctx=N_CTX, n_threads=N_THREADS)
+    rmodel = RefModel(str(path))
+    cp = {"n_ctx": N_CTX, "n_threads": N_THREADS, "n_threads_batch": N_THREADS}
+    return llm, rmodel, RefContext, cp
+
+
+def _chat() -> Pair:
+    from ..reference.generate import ref_generate_ctx
+
+    llm, rmodel, RefContext, cp = _sides()
+    rctx = RefContext(rmodel, **cp)
+    prompt = llm.tokenize(llm.chat_prompt(_CHAT))
+    ban = [[t, -1e30] for t in range(llm.vocab.n_tokens) if llm.vocab.is_eog(t)]
+    sampling = {"seed": 1234, "logit_bias": ban}
+    kw = {"seed": 1234, "logit_bias": [(t, b) for t, b in ban]}
+
+    def ours() -> None:
+        llm.chat(_CHAT, max_tokens=128, cache_prompt=False, **kw)
+        assert len(llm.last_completion.tokens) == 128
+
+    def reference() -> None:
+        res = ref_generate_ctx(rctx, [prompt], n_predict=128, samplings=sampling)
+        assert len(res["streams"][0]["tokens"]) == 128
+
+    def note() -> str:
+        t = llm.last_timings
+        return (f"prompt {t['prompt_tokens']} tokens, reply {t['gen_tokens']} tokens; "
+                f"pyggml {t['gen_tokens'] / t['gen_s']:.1f} t/s generating")
+
+    return Pair(ours, reference, note=note)
+
+
+def _batch8() -> Pair:
+    from ..reference.generate import ref_generate_ctx
+
+    llm, rmodel, RefContext, cp = _sides()
+    rctx = RefContext(rmodel, n_seq_max=8, kv_unified=True, **cp)
+    with open(__file__, encoding="utf-8") as f:  # 8 different real prompts, read once
+        lines = [ln.strip() for ln in f.read().splitlines() if len(ln.strip()) > 30]
+    prompts = [llm.tokenize(" ".join(lines[i::8])[:400]) for i in range(8)]
+    ban = [[t, -1e30] for t in range(llm.vocab.n_tokens) if llm.vocab.is_eog(t)]
+    kw = {"seed": 99, "logit_bias": [(t, b) for t, b in ban]}
+    spent: dict[str, float] = {}
+
+    def ours() -> None:
+        t0 = time.perf_counter()
+        out = llm.generate_batch(prompts, max_tokens=64, **kw)
+        spent["batch"] = time.perf_counter() - t0
+        assert all(len(c.tokens) == 64 for c in out)
+
+    def reference() -> None:
+        ref_generate_ctx(rctx, prompts, n_predict=64, samplings={"seed": 99, "logit_bias": ban})
+
+    def note() -> str:
+        t0 = time.perf_counter()
+        llm.generate(prompts[0], max_tokens=64, cache_prompt=False, **kw)
+        one = time.perf_counter() - t0
+        return (f"pyggml 8 sequences together: {8 * 64 / spent['batch']:.1f} t/s, one sequence alone: "
+                f"{64 / one:.1f} t/s ({8 * one / spent['batch']:.2f}x the throughput of one)")
+
+    return Pair(ours, reference, note=note)
+
+
+CASES: dict[str, Callable[[], Pair]] = {
+    "e2e-chat-smollm2": _chat,
+    "e2e-batch8-smollm2": _batch8,
+}
