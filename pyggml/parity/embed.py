@@ -208,6 +208,8 @@ def _configs(opts: Options, spec: tb.BertSpec | None, *, decoder: bool = False
         cp = {"embeddings": True, "pooling_type": pooling, "n_seq_max": 4, "flash_attn": fa,
               "n_threads": threads, "n_threads_batch": threads}
         yield f"{pooling or 'model'}-fa{fa}-t{threads}-{entry}", cp, entry
+    if spec is not None:  # embeddings off: an encoder still runs, and no getter answers
+        yield "noembd", {"embeddings": False, "n_seq_max": 4}, "encode"
 
 
 def _tiny_runs(opts: Options) -> Iterator[tuple[str, Path, tb.BertSpec | None, list[EncBatch]]]:
