@@ -448,6 +448,11 @@ class Context:
         shift (each layer with its own RoPE base/scale)."""
         lib, hp, cp = self._lib, self.model.hparams, self.cparams
         kvt = next(t for c, t in self.caches if c is kv)
+        if not kvt.layers:
+            # llama.cpp quirk: a cache without layers (an iSWA model whose layers all slide) leaves
+            # the k_shift input unallocated, and setting it asserts
+            raise DecodeError("GGML_ASSERT(buffer) failed (K-shift of a cache without layers)", code=-1,
+                              abort=True)
         lib.ggml_backend_sched_reset(self._sched)
         res = self._res_reserve
         res.reset()

@@ -97,6 +97,8 @@ class InpAttnKV:
         self._views: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def set_input(self, ub: UBatch, p: Any) -> None:
+        if self.kq_mask.buffer == ffi.NULL:
+            return  # no layer of this cache in the graph (an iSWA model without global layers)
         if self._views is None:
             m = self.kq_mask
             f16 = m.type == QT.F16
@@ -114,6 +116,8 @@ class InpAttnKV:
         # the reference rebinds its memory context here
         self.sinfo, n_kv = (p.sinfo_swa, p.n_kv_swa) if self.swa else (p.sinfo, p.n_kv)
         m = self.kq_mask
+        if m.buffer == ffi.NULL:
+            return True  # unallocated (no layer uses it): the reference skips its checks
         return (self.k_idxs.ne[0] == p.ubatch.n_tokens and m.ne[0] == n_kv
                 and m.ne[1] == p.ubatch.n_tokens // p.n_stream and m.ne[2] == 1 and m.ne[3] == p.n_stream)
 

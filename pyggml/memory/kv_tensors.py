@@ -82,6 +82,9 @@ class KVTensors:
                 lib.ggml_view_2d(self._ctx, v, self.n_embd_v_gqa, kv_size, v.nb[1], s * v.nb[2])
                 for s in range(n_stream)
             ]
+        self._buf = ffi.NULL
+        if not self.layers:  # a cache without layers (an iSWA model whose layers all slide) has no buffer
+            return
         self._buf = lib.ggml_backend_alloc_ctx_tensors_from_buft(
             self._ctx, lib.ggml_backend_cpu_buffer_type()
         )
@@ -91,11 +94,12 @@ class KVTensors:
 
     @property
     def nbytes(self) -> int:
-        return int(ggml().ggml_backend_buffer_get_size(self._buf))
+        return int(ggml().ggml_backend_buffer_get_size(self._buf)) if self._buf != ffi.NULL else 0
 
     def clear(self) -> None:
         """llama_kv_cache::clear(data=true): zero every buffer."""
-        ggml().ggml_backend_buffer_clear(self._buf, 0)
+        if self._buf != ffi.NULL:
+            ggml().ggml_backend_buffer_clear(self._buf, 0)
 
     def close(self) -> None:
         lib = ggml()
