@@ -16,7 +16,8 @@ Corpus: all-MiniLM-L6-v2 converted by ``pyggml convert bert`` (real sentences); 
 BERTs (F32/F16, with and without token types, a pooling type in the file or none, rerankers
 with 1 and 3 outputs); a tiny llama decoding with ``embeddings`` on (the pooling layer on a
 causal graph with a KV cache, pooled per ubatch).  The matrix: every pooling type, flash
-attention on/off, 1/2/4 threads, embeddings off (tiny BERTs).  ``--full`` adds batches: over 10,000 vectors compared.
+attention on/off, 1/2/4 threads, embeddings off (tiny BERTs).  ``--full`` adds batches: over
+10,000 vectors compared.
 """
 
 from __future__ import annotations
