@@ -99,12 +99,12 @@ def test_memory_ops_act_on_both_caches(tiny):
 
 # ---- a slice of the parity programs ----------------------------------------------------------------
 
-_SLICE = ("tiny-g3-", "multi0-g3-", "kshift-g3-")
+_SLICE = ("tiny-g3-f32-", "tiny-g3-q8_0-", "multi0-g3-", "kshift-g3-f32-w8p2-swafull0")
 
 
 def test_parity_slice():
     progs = [p for p in pd._gemma3_programs(Options()) if p[0].startswith(_SLICE)]
-    assert len(progs) >= 8
+    assert len(progs) >= 6
     pairs: dict[tuple[str, bool], tuple] = {}
     n_rows = 0
     try:
@@ -119,7 +119,7 @@ def test_parity_slice():
         for m, r in pairs.values():
             m.close()
             r.close()
-    assert n_rows >= 100
+    assert n_rows >= 60
 
 
 def test_real_model_past_the_window():
@@ -141,7 +141,7 @@ def test_real_model_past_the_window():
 _OPS = ("seq_rm", "seq_add", "seq_cp", "seq_keep", "seq_div")
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_programs_match_the_reference(tiny, data):
     m, r = tiny
