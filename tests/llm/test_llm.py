@@ -42,7 +42,8 @@ def test_grammar_and_schema_match_reference(sides) -> None:
 
 
 def test_chat_matches_reference(sides) -> None:
-    _same(c for c in pgen._chat(sides, random.Random(3), Options()) if c.name.startswith(("chat/0", "chat/2")))
+    _same(c for c in pgen._chat(sides, random.Random(3), Options())
+          if c.name.startswith(("chat/0", "chat/2")))
 
 
 def test_batched_matches_reference_and_alone(sides) -> None:
@@ -104,7 +105,8 @@ def test_prefix_reuse_decodes_only_new_tokens(sides) -> None:
 
 
 def test_chat_stream_deltas(sides) -> None:
-    events = list(sides.llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=12, temp=0, stream=True))
+    events = list(sides.llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=12, temp=0,
+                                 stream=True))
     assert events[0]["choices"][0]["delta"]["role"] == "assistant"
     assert events[-1]["choices"][0]["finish_reason"] in ("stop", "length")
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
@@ -165,3 +167,45 @@ def test_cli_errors_are_one_line(argv, msg, capsys) -> None:
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err
+
+
+def test_cli_chat_repl(monkeypatch, capsys) -> None:
+    from pyggml.cli import main
+    from pyggml.parity import corpus
+
+    lines = iter(["What is 1+1?", "/clear", "", "/exit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    rc = main(["chat", "-m", str(corpus.smollm2()), "-n", "8", "--temp", "0", "-c", "1024"])
+    out = capsys.readouterr()
+    assert rc == 0
+    assert out.out.strip()  # one reply
+    assert out.err.count("generation: ") == 1  # the timing line of that one reply
+
+
+def test_cli_embed_similarities(capsys) -> None:
+    from pyggml.cli import main
+    from pyggml.parity import corpus
+
+    rc = main(["embed", "-m", str(corpus.minilm_gguf()), "The cat sits on the mat.", "A cat is on a rug.",
+               "Stocks fell sharply."])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and len(out) == 3
+    sims = [[float(x) for x in line.split()[-3:]] for line in out]
+    assert sims[0][0] == pytest.approx(1.0, abs=1e-3) and sims[0][1] > sims[0][2]
+
+
+def test_embed_is_the_normalized_pooled_vector() -> None:
+    import numpy as np
+
+    import pyggml
+    from pyggml.parity import corpus
+
+    texts = ["The cat sits on the mat.", "Stocks fell sharply."]
+    with pyggml.LLM(corpus.minilm_gguf(), progress=False) as llm:
+        got = llm.embed(texts)
+        ctx = pyggml.Context(llm.model, embeddings=True, n_seq_max=1)
+        for i, t in enumerate(texts):
+            ctx.encode(pyggml.Batch(tokens=llm.tokenize(t)))
+            v = ctx.embeddings_seq(0)
+            np.testing.assert_allclose(got[i], v / np.linalg.norm(v), rtol=1e-6, atol=1e-8)
+        ctx.close()
