@@ -230,8 +230,10 @@ class LLM:
                        stop: str | Sequence[str] | None = None, grammar: str | None = None,
                        json_schema: Any = None, **sampling: Any) -> list[Completion]:
         """Generate a continuation of every prompt together: one sequence each, one decode per
-        step for all of them; each has its own sampler (same parameters and seed: a stream is
-        the one ``generate`` gives alone) and its own stop rules.  The context is re-created
+        step for all of them; each has its own sampler (same parameters and seed) and stop
+        rules.  As in llama.cpp, a prompt decoded in a batch with others does not give
+        bit-identical logits to the same prompt alone, so a sensitive sampler may pick
+        differently than ``generate`` would.  The context is re-created
         with ``n_seq_max = len(prompts)`` (unified KV unless ``kv_unified=False`` was given)
         when it has fewer sequences."""
         if not prompts:
