@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 # module -> its cases are discovered from its CASES table
 MODULES: list[str] = [
@@ -51,6 +52,21 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.ns_pyggml / self.ns_reference if self.ns_reference else float("inf")
+
+
+def time_compute(ctx: Any, spent: dict[str, float]) -> None:
+    """Add the time ``ctx`` (a ``pyggml.Context``) spends inside ggml's graph compute to
+    ``spent["compute"]``, so a case can report pyggml's Python time as the rest."""
+    compute = ctx._compute
+
+    def timed(gf: Any, batched: bool) -> int:
+        t0 = time.perf_counter()
+        try:
+            return compute(gf, batched)
+        finally:
+            spent["compute"] += time.perf_counter() - t0
+
+    ctx._compute = timed
 
 
 def all_cases() -> dict[str, Callable[[], Pair]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import Pair
+from . import Pair, time_compute
 
 N_THREADS = 2
 
@@ -43,16 +43,7 @@ def _pair(n_prompt: int, n_gen: int, model_name: str = "smollm2") -> Pair:
         raise RuntimeError(f"bench text too short: {len(all_toks)} tokens for {n_prompt} + {n_gen}")
     toks, gen = all_toks[:n_prompt], all_toks[n_prompt : n_prompt + n_gen]
     spent = {"compute": 0.0, "total": 0.0, "tokens": 0}
-    compute = ctx._compute
-
-    def timed_compute(gf, batched):  # pyggml's time inside ggml, to report the rest
-        t0 = time.perf_counter()
-        try:
-            return compute(gf, batched)
-        finally:
-            spent["compute"] += time.perf_counter() - t0
-
-    ctx._compute = timed_compute  # type: ignore[method-assign]
+    time_compute(ctx, spent)
 
     def ours() -> None:
         t0 = time.perf_counter()

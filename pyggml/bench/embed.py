@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import Pair
+from . import Pair, time_compute
 
 N_THREADS = 2
 N_SEQ = 32
@@ -43,16 +43,7 @@ def _pair() -> Pair:
     ctx, rctx = Context(model, **cp), RefContext(rmodel, **cp)
     batch = Batch(tokens=tokens, pos=pos, seq_ids=seq_ids)
     spent = {"compute": 0.0, "total": 0.0, "runs": 0}
-    compute = ctx._compute
-
-    def timed_compute(gf, batched):  # pyggml's time inside ggml, to report the rest
-        t0 = time.perf_counter()
-        try:
-            return compute(gf, batched)
-        finally:
-            spent["compute"] += time.perf_counter() - t0
-
-    ctx._compute = timed_compute  # type: ignore[method-assign]
+    time_compute(ctx, spent)
 
     def ours() -> None:
         t0 = time.perf_counter()

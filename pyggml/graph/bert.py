@@ -12,17 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from .builder import GraphBuilder
-from .llama import kq_scale
+from .llama import QKV_WEIGHTS, kq_scale
 
 _LAYER_WEIGHTS = (
-    "attn_q.weight",
-    "attn_k.weight",
-    "attn_v.weight",
-    "attn_qkv.weight",
-    "attn_q.bias",
-    "attn_k.bias",
-    "attn_v.bias",
-    "attn_qkv.bias",
+    *QKV_WEIGHTS,
     "attn_output.weight",
     "attn_output.bias",
     "attn_output_norm.weight",

@@ -15,18 +15,11 @@ import numpy as np
 
 from .._native import ffi
 from .builder import GraphBuilder
-from .llama import layer_weights
+from .llama import QKV_WEIGHTS, layer_weights
 
 _LAYER_WEIGHTS = (
     "attn_norm.weight",
-    "attn_q.weight",
-    "attn_k.weight",
-    "attn_v.weight",
-    "attn_qkv.weight",
-    "attn_q.bias",
-    "attn_k.bias",
-    "attn_v.bias",
-    "attn_qkv.bias",
+    *QKV_WEIGHTS,
     "attn_q.scale",
     "attn_k.scale",
     "attn_v.scale",

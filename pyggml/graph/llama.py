@@ -15,8 +15,8 @@ import numpy as np
 from .._native import ffi
 from .builder import GraphBuilder
 
-_LAYER_WEIGHTS = (
-    "attn_norm.weight",
+# the attention projections every architecture's layers may have (fused or not, with biases)
+QKV_WEIGHTS = (
     "attn_q.weight",
     "attn_k.weight",
     "attn_v.weight",
@@ -25,6 +25,11 @@ _LAYER_WEIGHTS = (
     "attn_k.bias",
     "attn_v.bias",
     "attn_qkv.bias",
+)
+
+_LAYER_WEIGHTS = (
+    "attn_norm.weight",
+    *QKV_WEIGHTS,
     "attn_output.weight",
     "attn_output.bias",
     "ffn_norm.weight",
