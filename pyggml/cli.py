@@ -69,23 +69,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_load(args: argparse.Namespace) -> int:
     """Load a model with a progress bar and print what was loaded (or the LoadError)."""
-    from tqdm import tqdm
-
     from .errors import LoadError
-    from .model import Model
+    from .model.loader import load_with_bar
 
-    with tqdm(total=100, unit="%", desc="loading", disable=args.quiet) as bar:
-        def progress(p: float) -> bool:
-            bar.update(round(100 * p) - bar.n)
-            return True
-
-        try:
-            model = Model.load(args.path, vocab_only=args.vocab_only, use_mmap=not args.no_mmap,
-                               check_tensors=args.check_tensors, progress=progress)
-        except LoadError as exc:
-            bar.close()
-            print(f"error loading model: {exc}", file=sys.stderr)
-            return 1
+    try:
+        model = load_with_bar(args.path, show=not args.quiet, desc="loading", vocab_only=args.vocab_only,
+                              use_mmap=not args.no_mmap, check_tensors=args.check_tensors)
+    except LoadError as exc:
+        print(f"error loading model: {exc}", file=sys.stderr)
+        return 1
     hp = model.hparams
     print(f"{model.arch} '{model.name}': {len(model.tensors)} tensors, "
           f"{model.tokenizer.n_tokens} tokens ({model.tokenizer.model})")

@@ -42,15 +42,20 @@ def _sides() -> tuple[Any, Any, Any, dict[str, Any]]:
     return llm, rmodel, RefContext, cp
 
 
+def _no_eog(llm: Any, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The default chain seeded, with every EOG token biased away (so each run decodes the
+    requested number of tokens): pyggml's keywords and the reference's sampling dict."""
+    ban = [(t, -1e30) for t in range(llm.vocab.n_tokens) if llm.vocab.is_eog(t)]
+    return {"seed": seed, "logit_bias": ban}, {"seed": seed, "logit_bias": [list(b) for b in ban]}
+
+
 def _chat() -> Pair:
     from ..reference.generate import ref_generate_ctx
 
     llm, rmodel, RefContext, cp = _sides()
     rctx = RefContext(rmodel, **cp)
     prompt = llm.tokenize(llm.chat_prompt(_CHAT))
-    ban = [[t, -1e30] for t in range(llm.vocab.n_tokens) if llm.vocab.is_eog(t)]
-    sampling = {"seed": 1234, "logit_bias": ban}
-    kw = {"seed": 1234, "logit_bias": [(t, b) for t, b in ban]}
+    kw, sampling = _no_eog(llm, 1234)
 
     def ours() -> None:
         llm.chat(_CHAT, max_tokens=128, cache_prompt=False, **kw)
@@ -76,8 +81,7 @@ def _batch8() -> Pair:
     with open(__file__, encoding="utf-8") as f:  # 8 different real prompts, read once
         lines = [ln.strip() for ln in f.read().splitlines() if len(ln.strip()) > 30]
     prompts = [llm.tokenize(" ".join(lines[i::8])[:400]) for i in range(8)]
-    ban = [[t, -1e30] for t in range(llm.vocab.n_tokens) if llm.vocab.is_eog(t)]
-    kw = {"seed": 99, "logit_bias": [(t, b) for t, b in ban]}
+    kw, sampling = _no_eog(llm, 99)
     spent: dict[str, float] = {}
 
     def ours() -> None:
@@ -86,7 +90,7 @@ def _batch8() -> Pair:
         assert all(len(c.tokens) == 64 for c in out)
 
     def reference() -> None:
-        ref_generate_ctx(rctx, prompts, n_predict=64, samplings={"seed": 99, "logit_bias": ban})
+        ref_generate_ctx(rctx, prompts, n_predict=64, samplings=sampling)
 
     def note() -> str:
         llm.generate(prompts[0], max_tokens=64, cache_prompt=False, **kw)

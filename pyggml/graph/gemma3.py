@@ -15,7 +15,7 @@ import numpy as np
 
 from .._native import ffi
 from .builder import GraphBuilder
-from .llama import QKV_WEIGHTS, layer_weights
+from .llama import QKV_WEIGHTS, layer_weights, output_head
 
 _LAYER_WEIGHTS = (
     "attn_norm.weight",
@@ -89,11 +89,7 @@ def build(b: GraphBuilder) -> None:
         cur = lib.ggml_add(ctx, cur, sa_out)
         inp_l = b.cb(cur, "l_out", il)
 
-    cur = b.norm_rms(inp_l, tensors["output_norm.weight"].ptr, -1)
-    b.cb(cur, "result_norm", -1)
-    b.res.t_embd = cur
-    out_s = tensors.get("output.scale")
-    cur = b.mm(model.output_tensor().ptr, cur, out_s.ptr if out_s is not None else None)
+    cur = output_head(b, model, tensors, inp_l)
     cap = hp.f_final_logit_softcapping
     if cap:
         cur = lib.ggml_scale(ctx, cur, _f32(np.float32(1.0) / np.float32(cap)))

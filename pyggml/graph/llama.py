@@ -127,11 +127,17 @@ def build(b: GraphBuilder) -> None:
         cur = b.cb(lib.ggml_add(ctx, cur, ffn_inp), "ffn_out", il)
         inp_l = b.cb(cur, "l_out", il)
 
+    cur = output_head(b, model, tensors, inp_l)
+    b.cb(cur, "result_output", -1)
+    b.res.t_logits = cur
+    b.expand(cur)
+
+
+def output_head(b: GraphBuilder, model: Any, tensors: dict[str, Any], inp_l: Any) -> Any:
+    """The final RMS norm ("result_norm", the embeddings output) and the output projection
+    (with its optional scale): the logits before anything an architecture adds."""
     cur = b.norm_rms(inp_l, tensors["output_norm.weight"].ptr, -1)
     b.cb(cur, "result_norm", -1)
     b.res.t_embd = cur
     out_s = tensors.get("output.scale")
-    cur = b.mm(model.output_tensor().ptr, cur, out_s.ptr if out_s is not None else None)
-    b.cb(cur, "result_output", -1)
-    b.res.t_logits = cur
-    b.expand(cur)
+    return b.mm(model.output_tensor().ptr, cur, out_s.ptr if out_s is not None else None)

@@ -32,6 +32,7 @@ from ..errors import GenerationError
 from ..grammar import json_schema_to_grammar
 from ..grammar.tokens import TokenIndex, VocabPieces
 from ..model import Model
+from ..model.loader import load_with_bar
 from ..sampling import SamplingParams
 from ..sampling._rng import DEFAULT_SEED
 from .params import sampling_params, split_params
@@ -107,8 +108,6 @@ class LLM:
     def __init__(self, model_path: str | os.PathLike[str] | None = None, *, n_ctx: int = 4096,
                  n_threads: int | None = None, seed: int = DEFAULT_SEED, progress: bool = True,
                  **params: Any) -> None:
-        from tqdm import tqdm
-
         from .. import fetch
 
         mparams, cparams, sparams = split_params(params)
@@ -116,12 +115,7 @@ class LLM:
             model_path = fetch.smollm2(progress=progress)
         if not os.path.exists(model_path):
             raise GenerationError(f"model file not found: {os.fspath(model_path)}")
-        with tqdm(total=100, unit="%", desc="loading model", disable=not progress) as bar:
-            def report(p: float) -> bool:
-                bar.update(round(100 * p) - bar.n)
-                return True
-
-            model = Model.load(model_path, progress=report, **mparams)
+        model = load_with_bar(model_path, show=progress, **mparams)
         self._owns_model = True
         self._setup(model, n_ctx, n_threads, seed, cparams, sparams)
 
@@ -147,7 +141,6 @@ class LLM:
         self.ctx = Context(model, **self._cparams)
         self._warmup()
         self._kv_tokens: list[int] = []  # what sequence 0 holds (prompt-prefix reuse)
-        self._pieces = [self.vocab.token_to_piece(t, special=False) for t in range(self.vocab.n_tokens)]
         self._grammar: tuple[VocabPieces, TokenIndex] | None = None
         self._embd: tuple[str | None, Context] | None = None  # the embedding context, on first use
         self.last_timings: dict[str, float] = {}
@@ -159,7 +152,7 @@ class LLM:
         return list(self.vocab.tokenize(text, add_special=add_special, parse_special=parse_special))
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return b"".join(self._pieces[t] for t in tokens).decode("utf-8", "replace")
+        return b"".join(self.vocab.token_to_piece(t) for t in tokens).decode("utf-8", "replace")
 
     # ------------------------------------------------------------------ generation
     def _sampler(self, grammar: str | None, json_schema: Any, grammar_lazy: bool,
@@ -274,7 +267,7 @@ class LLM:
     def _pick(self, s: _Stream, row: int) -> None:
         token = s.sampler.sample(self.ctx.logits(row))
         s.sampler.accept(token, True)
-        s.add(token, self._pieces[token], self.vocab.is_eog(token))
+        s.add(token, self.vocab.token_to_piece(token), self.vocab.is_eog(token))
 
     def _run(self, streams: list[_Stream], *, reuse: bool) -> Iterator[bytes]:
         """The loop; yields each stream's sendable text as it comes (single stream: in order).
@@ -380,28 +373,31 @@ class LLM:
             return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
-        s = self._new_stream(0, self._prompt(prompt), _stops(kw.pop("stop", None)),
-                             self._max_tokens(max_tokens), self._sampler(
-                                 kw.pop("grammar", None), kw.pop("json_schema", None),
-                                 kw.pop("grammar_lazy", False), kw.pop("grammar_triggers", ()), kw))
         yield chunk({"role": "assistant", "content": None})
-        for piece in self._run([s], reuse=True):
-            if piece:
-                yield chunk({"content": piece.decode("utf-8", "replace")})
-        yield chunk({}, _oai_finish(s.finish or "length"))
+        for text in self.generate(prompt, max_tokens=max_tokens, stream=True, **kw):
+            yield chunk({"content": text})
+        done = self.last_completion
+        yield chunk({}, _oai_finish(done.finish_reason if done is not None else "length"))
 
     def chat_prompt(self, messages: Sequence[Mapping[str, Any]], *,
                     tools: Sequence[Mapping[str, Any]] | None = None) -> str:
         """The prompt text ``chat`` generates from (the model's template, or ChatML)."""
         from ..chat import apply_template
 
+        t = self.chat_template_inputs()
+        return apply_template(t["template"], messages, add_generation_prompt=True, tools=tools,
+                              bos_token=t["bos_token"], eos_token=t["eos_token"]).text
+
+    def chat_template_inputs(self) -> dict[str, str]:
+        """What common_chat_templates_init takes from the model: the default template (ChatML
+        when there is none) and the BOS/EOS texts (special pieces; "" for a missing token)."""
         v = self.vocab
 
         def text(t: int) -> str:
             return v.token_to_piece(t, special=True).decode("utf-8", "replace") if t >= 0 else ""
 
-        return apply_template(self.model.chat_template or "chatml", messages, add_generation_prompt=True,
-                              tools=tools, bos_token=text(v.bos), eos_token=text(v.eos)).text
+        return {"template": self.model.chat_template or "chatml", "bos_token": text(v.bos),
+                "eos_token": text(v.eos)}
 
     # ------------------------------------------------------------------ embeddings
     def embed(self, texts: str | Sequence[str], *, normalize: bool = True,

@@ -87,18 +87,8 @@ class CommonSampler:
                                               index=grammar_index or TokenIndex(gv, self.n_vocab))
             except GrammarError as exc:
                 raise SamplerError(f"failed to parse grammar: {exc}") from exc
-        ids, p = np.arange(self.n_vocab, dtype=np.int32), np.zeros(self.n_vocab, np.float32)
-        ids.flags.writeable = p.flags.writeable = False  # shared by every pick: never written
-        self._ids, self._p = ids, p
-
-    def _candidates(self, logits: np.ndarray) -> Candidates:
-        """common_sampler::set_logits: every token in id order, p = 0, unsorted."""
-        view = np.asarray(logits, dtype=np.float32).reshape(-1).view()
-        view.flags.writeable = False
-        return Candidates(self._ids, view, self._p, identity_ids=True)
-
     def sample(self, logits: np.ndarray) -> int:
-        cur = self._candidates(logits)
+        cur = Candidates.of_row(logits)  # common_sampler::set_logits: all tokens, id order
         self.chain.apply(cur)
         token = self._selected(cur)
         if self.grammar is None:
@@ -107,7 +97,7 @@ class CommonSampler:
         self.grammar.apply(one)
         if one.logits[0] != -np.inf:
             return token
-        cur = self._candidates(logits)
+        cur = Candidates.of_row(logits)
         self.grammar.apply(cur)
         self.chain.apply(cur)
         return self._selected(cur)

@@ -169,6 +169,19 @@ class Model:
         return f"<pyggml.Model {os.path.basename(self.path)!r} arch={self.arch} {what}>"
 
 
+def load_with_bar(path: str | os.PathLike[str], *, show: bool = True, desc: str = "loading model",
+                  **kwargs: Any) -> Model:
+    """``Model.load`` drawing a tqdm bar from its progress callback (``show=False``: none)."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, unit="%", desc=desc, disable=not show) as bar:
+        def progress(p: float) -> bool:
+            bar.update(round(100 * p) - bar.n)
+            return True
+
+        return Model.load(path, progress=progress, **kwargs)
+
+
 # ---- the loader's constructor (llama_model_loader::llama_model_loader) ------------------
 
 def _parse(path: str, what: str) -> tuple[GGUFFile, int]:

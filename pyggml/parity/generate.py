@@ -215,10 +215,7 @@ def _chat(sides: _Sides, rng: random.Random, opts: Options) -> Iterator[Case]:
     from ..reference.vocab import RefVocab
 
     llm = sides.llm
-    template = sides.model.chat_template or ""
-    v = llm.vocab
-    bos = v.token_to_piece(v.bos, special=True).decode() if v.bos >= 0 else ""
-    eos = v.token_to_piece(v.eos, special=True).decode() if v.eos >= 0 else ""
+    t = llm.chat_template_inputs()  # the reference renders from the same template and texts
     rounds = 20 if opts.full else 1
     n = 256 if opts.full else 96
     with RefVocab(corpus.smollm2()) as rv:
@@ -233,8 +230,9 @@ def _chat(sides: _Sides, rng: random.Random, opts: Options) -> Iterator[Case]:
                                             "finish": c.finish_reason}
                 except PyggmlError as exc:
                     ours = {"error": str(exc)}
-                rendered = chat_apply(template, {"messages": messages, "add_generation_prompt": True,
-                                                 "bos_token": bos, "eos_token": eos})
+                inputs = {"messages": messages, "add_generation_prompt": True,
+                          "bos_token": t["bos_token"], "eos_token": t["eos_token"]}
+                rendered = chat_apply(t["template"], inputs)
                 if not rendered.get("ok"):
                     yield Case(f"chat/{i}/{r}", ours, {"error": rendered.get("error")})
                     continue

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import SamplerError
+
+
+@functools.lru_cache(maxsize=8)
+def _row_columns(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """ids 0..n-1 and p = 0, read-only (shared by every ``Candidates.of_row`` of that size)."""
+    ids, p = np.arange(n, dtype=np.int32), np.zeros(n, np.float32)
+    ids.flags.writeable = p.flags.writeable = False
+    return ids, p
 
 
 @dataclass(eq=False)
@@ -39,6 +48,16 @@ class Candidates:
         lg = np.array(logits, dtype=np.float32, copy=True).reshape(-1)
         return cls(np.arange(lg.size, dtype=np.int32), lg, np.zeros(lg.size, np.float32),
                    identity_ids=True)
+
+    @classmethod
+    def of_row(cls, logits: np.ndarray) -> Candidates:
+        """Like ``from_logits`` without any copy: the logits are a read-only view and the ids /
+        p columns shared read-only arrays (samplers never write into the columns they were
+        given; they replace them), so a pick costs no vocabulary-sized allocation up front."""
+        view = np.asarray(logits, dtype=np.float32).reshape(-1).view()
+        view.flags.writeable = False
+        ids, p = _row_columns(view.size)
+        return cls(ids, view, p, identity_ids=True)
 
     @classmethod
     def from_arrays(cls, ids: np.ndarray, logits: np.ndarray, p: np.ndarray | None = None,

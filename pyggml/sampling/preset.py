@@ -262,20 +262,7 @@ class Sampler:
         Raises SamplerError (a ValueError) when the chain leaves no valid selection (the
         reference asserts).
         """
-        lg = np.asarray(logits, dtype=np.float32).reshape(-1)
-        n = lg.size
-        cache = getattr(self, "_rows", None)
-        if cache is None or cache[0].size != n:
-            # ids 0..n-1 and p = 0, shared read-only between calls (samplers never write into
-            # their input columns; they replace them), so a token costs no vocabulary-sized
-            # allocation before the first sampler runs
-            ids, p = np.arange(n, dtype=np.int32), np.zeros(n, np.float32)
-            ids.flags.writeable = False
-            p.flags.writeable = False
-            cache = self._rows = (ids, p)
-        view = lg.view()
-        view.flags.writeable = False
-        cur = Candidates(cache[0], view, cache[1], identity_ids=True)
+        cur = Candidates.of_row(logits)
         self._chain.apply(cur)
         self.last = cur  # the candidate array this pick left (common_sampler_get_candidates)
         if not 0 <= cur.selected < cur.size:
